@@ -1,0 +1,12 @@
+#pragma once
+// Umbrella header: everything a host needs from riptide-performance.
+// Usage: #include <riptide/performance.hpp>  and  namespace rp = riptide::performance;
+
+#include "riptide/performance/core/clock.hpp"
+#include "riptide/performance/core/duration.hpp"
+#include "riptide/performance/core/error.hpp"
+#include "riptide/performance/core/features.hpp"
+#include "riptide/performance/core/logger.hpp"
+#include "riptide/performance/core/time_format.hpp"
+#include "riptide/performance/core/uuid.hpp"
+#include "riptide/performance/memory/jemalloc_ctl.hpp"
