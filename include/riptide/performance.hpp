@@ -10,3 +10,7 @@
 #include "riptide/performance/core/time_format.hpp"
 #include "riptide/performance/core/uuid.hpp"
 #include "riptide/performance/memory/jemalloc_ctl.hpp"
+#if RIPTIDE_PERF_HAS_REDIS
+#include "riptide/performance/redis/redis_client.hpp"
+#include "riptide/performance/redis/redis_reply.hpp"
+#endif
