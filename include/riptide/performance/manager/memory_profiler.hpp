@@ -1,0 +1,52 @@
+#pragma once
+// The spec's lower-level API: a profiling session with its own id that watches the process's memory.
+//   rp::MemoryProfiler profiler;               // session id: a fresh UUID v4
+//   profiler.start_profiling();                // starts the background sampler
+//   rp::MemorySnapshot s = profiler.get_current_snapshot();   // s.rss_bytes, s.heap_bytes
+//   auto trend = profiler.tracker().trend(std::chrono::hours{1}, std::chrono::minutes{1});
+
+#include <memory>
+#include <string>
+
+#include "riptide/performance/core/clock.hpp"
+#include "riptide/performance/core/config.hpp"
+#include "riptide/performance/memory/memory_snapshot.hpp"
+#include "riptide/performance/memory/memory_tracker.hpp"
+
+namespace riptide::performance {
+
+class MemoryProfiler {
+ public:
+  /// A session with a fresh UUID v4 id and the built-in defaults.
+  MemoryProfiler();
+  /// A session with the host's id (any non-empty text; the spec uses UUID v4) and the built-in defaults.
+  explicit MemoryProfiler(std::string session_id);
+  /// Everything explicit; `clock` must outlive the profiler. Throws ConfigError for bad monitoring values
+  /// or an empty session id.
+  MemoryProfiler(std::string session_id, const Config& config, const Clock& clock = system_clock());
+  ~MemoryProfiler();
+  MemoryProfiler(const MemoryProfiler&) = delete;
+  MemoryProfiler& operator=(const MemoryProfiler&) = delete;
+
+  /// Starts the background sampler (idempotent).
+  void start_profiling();
+  /// Stops the sampler and joins it; history stays readable (idempotent).
+  void stop_profiling() noexcept;
+  [[nodiscard]] bool is_profiling() const noexcept;
+
+  /// A fresh snapshot taken now (jemalloc epoch refreshed: it is an explicit request), not recorded in
+  /// the history. Works whether or not profiling was started.
+  [[nodiscard]] MemorySnapshot get_current_snapshot();
+
+  [[nodiscard]] MemoryTracker& tracker() noexcept { return *tracker_; }
+  [[nodiscard]] const MemoryTracker& tracker() const noexcept { return *tracker_; }
+  [[nodiscard]] const std::string& session_id() const noexcept { return session_id_; }
+  [[nodiscard]] const Config& config() const noexcept { return config_; }
+
+ private:
+  std::string session_id_;
+  Config config_;
+  std::unique_ptr<MemoryTracker> tracker_;
+};
+
+}  // namespace riptide::performance

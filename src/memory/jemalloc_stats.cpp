@@ -1,0 +1,116 @@
+#include "riptide/performance/memory/jemalloc_stats.hpp"
+
+#include <string>
+
+namespace riptide::performance {
+namespace {
+
+// Position of <j> in "stats.arenas.4096.bins.<j>.nmalloc" and of <j> in "arenas.bin.<j>.size".
+constexpr std::size_t kStatsClassIndex = 4;
+constexpr std::size_t kSizeClassIndex = 2;
+
+std::vector<std::uint64_t> read_class_sizes(const char* count_name, const char* size_name) {
+  std::vector<std::uint64_t> sizes;
+  const auto count = JemallocCtl::read_u32(count_name);
+  const auto size_mib = JemallocCtl::mib(size_name);
+  if (!count || !size_mib.valid()) {
+    return sizes;
+  }
+  sizes.reserve(*count);
+  for (std::uint32_t j = 0; j < *count; ++j) {
+    const auto size = JemallocCtl::read_size(size_mib.with_index(kSizeClassIndex, j));
+    if (!size) {
+      sizes.clear();
+      return sizes;
+    }
+    sizes.push_back(*size);
+  }
+  return sizes;
+}
+
+}  // namespace
+
+JemallocStats::JemallocStats() {
+  if (!JemallocCtl::usable()) {
+    return;
+  }
+  allocated_ = JemallocCtl::mib("stats.allocated");
+  active_ = JemallocCtl::mib("stats.active");
+  metadata_ = JemallocCtl::mib("stats.metadata");
+  resident_ = JemallocCtl::mib("stats.resident");
+  mapped_ = JemallocCtl::mib("stats.mapped");
+  retained_ = JemallocCtl::mib("stats.retained");
+  tcache_bytes_ = JemallocCtl::mib("stats.arenas.4096.tcache_bytes");
+  bin_sizes_ = read_class_sizes("arenas.nbins", "arenas.bin.0.size");
+  large_sizes_ = read_class_sizes("arenas.nlextents", "arenas.lextent.0.size");
+  bin_mibs_ = {
+      JemallocCtl::mib("stats.arenas.4096.bins.0.nmalloc"), JemallocCtl::mib("stats.arenas.4096.bins.0.ndalloc"),
+      JemallocCtl::mib("stats.arenas.4096.bins.0.nrequests"), JemallocCtl::mib("stats.arenas.4096.bins.0.curregs")};
+  large_mibs_ = {JemallocCtl::mib("stats.arenas.4096.lextents.0.nmalloc"),
+                 JemallocCtl::mib("stats.arenas.4096.lextents.0.ndalloc"),
+                 JemallocCtl::mib("stats.arenas.4096.lextents.0.nrequests"),
+                 JemallocCtl::mib("stats.arenas.4096.lextents.0.curlextents")};
+  available_ = allocated_.valid() && active_.valid() && metadata_.valid() && resident_.valid() && mapped_.valid() &&
+               retained_.valid();
+}
+
+std::optional<JemallocCounters> JemallocStats::read(bool with_size_classes) const {
+  if (!available_) {
+    return std::nullopt;
+  }
+  JemallocCounters counters;
+  const auto allocated = JemallocCtl::read_size(allocated_);
+  const auto active = JemallocCtl::read_size(active_);
+  const auto metadata = JemallocCtl::read_size(metadata_);
+  const auto resident = JemallocCtl::read_size(resident_);
+  const auto mapped = JemallocCtl::read_size(mapped_);
+  const auto retained = JemallocCtl::read_size(retained_);
+  if (!allocated || !active || !metadata || !resident || !mapped || !retained) {
+    return std::nullopt;
+  }
+  counters.allocated = *allocated;
+  counters.active = *active;
+  counters.metadata = *metadata;
+  counters.resident = *resident;
+  counters.mapped = *mapped;
+  counters.retained = *retained;
+  if (const auto cached = JemallocCtl::read_size(tcache_bytes_)) {
+    counters.tcache_bytes = *cached;
+  }
+  if (!with_size_classes) {
+    return counters;
+  }
+
+  auto classes = std::make_shared<std::vector<SizeClassStats>>();
+  classes->reserve(bin_sizes_.size() + 32);
+  const auto read_classes = [&](const std::vector<std::uint64_t>& sizes, const ClassMibs& mibs, bool large) {
+    if (!mibs.nmalloc.valid() || !mibs.ndalloc.valid() || !mibs.nrequests.valid() || !mibs.current.valid()) {
+      return false;
+    }
+    for (std::size_t j = 0; j < sizes.size(); ++j) {
+      const auto nmalloc = JemallocCtl::read_u64(mibs.nmalloc.with_index(kStatsClassIndex, j));
+      const auto ndalloc = JemallocCtl::read_u64(mibs.ndalloc.with_index(kStatsClassIndex, j));
+      const auto nrequests = JemallocCtl::read_u64(mibs.nrequests.with_index(kStatsClassIndex, j));
+      const auto current = JemallocCtl::read_size(mibs.current.with_index(kStatsClassIndex, j));
+      if (!nmalloc || !ndalloc || !nrequests || !current) {
+        return false;
+      }
+      counters.allocation_count += *nmalloc;
+      counters.deallocation_count += *ndalloc;
+      counters.request_count += *nrequests;
+      counters.total_allocated_bytes += sizes[j] * *nmalloc;
+      counters.total_deallocated_bytes += sizes[j] * *ndalloc;
+      if (*nmalloc != 0 || *nrequests != 0 || *current != 0) {
+        classes->push_back(SizeClassStats{sizes[j], large, *nmalloc, *ndalloc, *nrequests, *current});
+      }
+    }
+    return true;
+  };
+  if (!read_classes(bin_sizes_, bin_mibs_, false) || !read_classes(large_sizes_, large_mibs_, true)) {
+    return std::nullopt;
+  }
+  counters.size_classes = std::move(classes);
+  return counters;
+}
+
+}  // namespace riptide::performance
