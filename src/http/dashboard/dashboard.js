@@ -1,0 +1,651 @@
+// riptide-performance dashboard: polls the library's JSON endpoints and draws them with Chart.js.
+// With window.RIPTIDE_STATIC_DATA (a report rendered to a file) it draws that data once instead.
+// Field names are the spec's; where an endpoint's shape is richer than the spec, several names are tried
+// so the page keeps working as the library adds fields.
+(function () {
+  'use strict';
+
+  const FAST_MS = 2000;   // snapshot, trend, health, performance: cheap reads of published results
+  const SLOW_MS = 10000;  // leaks, allocations, heap profile: each asks for a fresh heap observation
+  const MAX_POINTS = 900; // client-side history kept per series (30 min at 2 s)
+  const MIB = 1024 * 1024;
+  const STATIC = window.RIPTIDE_STATIC_DATA || null;
+
+  const COLORS = {
+    rss: '#2563eb', heap: '#dc2626', resident: '#16a34a', allocRate: '#9333ea',
+    p50: '#0891b2', p95: '#ea580c', pps: '#0d9488',
+  };
+
+  // ---------------------------------------------------------------------------------------------------
+  // Small helpers
+
+  const $ = (id) => document.getElementById(id);
+
+  function num(value) {
+    return typeof value === 'number' && isFinite(value) ? value : undefined;
+  }
+
+  // First numeric value among dotted paths of `obj` ("latency.p50_ms").
+  function pick(obj, ...paths) {
+    for (const path of paths) {
+      let v = obj;
+      for (const key of path.split('.')) {
+        if (v === null || v === undefined) break;
+        v = v[key];
+      }
+      if (num(v) !== undefined) return v;
+    }
+    return undefined;
+  }
+
+  function pickObject(obj, ...paths) {
+    for (const path of paths) {
+      let v = obj;
+      for (const key of path.split('.')) {
+        if (v === null || v === undefined) break;
+        v = v[key];
+      }
+      if (v !== null && v !== undefined && typeof v === 'object') return v;
+    }
+    return undefined;
+  }
+
+  function fmtBytes(bytes) {
+    if (num(bytes) === undefined) return '–';
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let v = Math.abs(bytes), i = 0;
+    while (v >= 1024 && i < units.length - 1) { v /= 1024; ++i; }
+    return (bytes < 0 ? '-' : '') + (v >= 100 || i === 0 ? v.toFixed(0) : v.toFixed(1)) + ' ' + units[i];
+  }
+
+  function fmtNumber(n, digits) {
+    if (num(n) === undefined) return '–';
+    if (Math.abs(n) >= 1e6) return (n / 1e6).toFixed(1) + 'M';
+    if (Math.abs(n) >= 1e4) return (n / 1e3).toFixed(1) + 'k';
+    return n.toFixed(digits === undefined ? (Number.isInteger(n) ? 0 : 1) : digits);
+  }
+
+  function fmtSeconds(s) {
+    if (num(s) === undefined) return '–';
+    if (s < 60) return s.toFixed(0) + ' s';
+    if (s < 3600) return Math.floor(s / 60) + ' min ' + Math.round(s % 60) + ' s';
+    return (s / 3600).toFixed(1) + ' h';
+  }
+
+  function fmtPercent(ratio) {
+    return num(ratio) === undefined ? '–' : (ratio * 100).toFixed(1) + ' %';
+  }
+
+  function fmtClock(ms) {
+    const d = new Date(ms);
+    return d.toTimeString().slice(0, 8);
+  }
+
+  function text(id, value) {
+    const el = $(id);
+    if (el) el.textContent = value;
+  }
+
+  function cell(tr, value, cls) {
+    const td = document.createElement('td');
+    td.textContent = value;
+    if (cls) td.className = cls;
+    tr.appendChild(td);
+    return td;
+  }
+
+  // Replaces a table's body with `rows` (arrays of [text, class]); keeps the placeholder when empty.
+  function fillTable(id, rows, emptyText) {
+    const table = $(id);
+    if (!table) return;
+    const tbody = table.tBodies[0];
+    tbody.textContent = '';
+    for (const row of rows) {
+      const tr = document.createElement('tr');
+      for (const [value, cls] of row) cell(tr, value, cls);
+      tbody.appendChild(tr);
+    }
+    if (rows.length === 0) {
+      const tr = document.createElement('tr');
+      tr.className = 'empty';
+      const td = cell(tr, emptyText);
+      td.colSpan = table.tHead.rows[0].cells.length;
+      tbody.appendChild(tr);
+    }
+    table.dataset.rows = String(rows.length);
+  }
+
+  // Breakers, caches and targets come as arrays of objects or as maps name -> object.
+  function entries(collection, nameKeys) {
+    if (!collection) return [];
+    if (Array.isArray(collection)) {
+      return collection.map((item) => {
+        let name = '';
+        for (const k of nameKeys) if (item && typeof item[k] === 'string') { name = item[k]; break; }
+        return [name, item];
+      });
+    }
+    if (typeof collection === 'object') return Object.entries(collection);
+    return [];
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Charts
+
+  const charts = {};
+
+  function makeChart(id, series, yFormat) {
+    const canvas = $(id);
+    if (!canvas || typeof Chart === 'undefined') return null;
+    const chart = new Chart(canvas, {
+      type: 'line',
+      data: {
+        datasets: series.map((s) => ({
+          label: s.label, data: [], borderColor: s.color, backgroundColor: s.color,
+          borderWidth: 2, pointRadius: 0, pointHitRadius: 6, tension: 0.2, spanGaps: true,
+        })),
+      },
+      options: {
+        animation: false,
+        responsive: true,
+        maintainAspectRatio: false,
+        parsing: false,
+        normalized: true,
+        interaction: { mode: 'nearest', axis: 'x', intersect: false },
+        // The captions name each colour, so the legend box would only repeat them.
+        plugins: {
+          legend: { display: false },
+          tooltip: { callbacks: {
+            title: (items) => items.length ? fmtClock(items[0].parsed.x) : '',
+            label: (item) => item.dataset.label + ': ' + yFormat(item.parsed.y),
+          } },
+        },
+        scales: {
+          x: { type: 'linear', ticks: { maxTicksLimit: 6, callback: (v) => fmtClock(v) } },
+          y: { beginAtZero: true, ticks: { callback: (v) => yFormat(v) } },
+        },
+      },
+    });
+    charts[id] = chart;
+    return chart;
+  }
+
+  function setSeries(id, pointsId, seriesData) {
+    const chart = charts[id];
+    let total = 0;
+    seriesData.forEach((data, i) => {
+      total += data.length;
+      if (chart) chart.data.datasets[i].data = data;
+    });
+    if (chart) chart.update('none');
+    const canvas = $(id);
+    if (canvas) canvas.dataset.points = String(total);
+    text(pointsId, total ? total + ' points' : 'waiting for data');
+  }
+
+  // Series the page accumulates itself from polled figures (latency, throughput, resident...).
+  const history = { resident: [], allocRate: [], p50: [], p95: [], pps: [] };
+
+  function pushPoint(name, x, y) {
+    if (num(y) === undefined) return;
+    const series = history[name];
+    if (series.length && series[series.length - 1].x >= x) return;
+    series.push({ x, y });
+    if (series.length > MAX_POINTS) series.splice(0, series.length - MAX_POINTS);
+  }
+
+  function toPoints(list, xKey, yFn) {
+    const out = [];
+    for (const p of list || []) {
+      const x = Date.parse(p[xKey]);
+      const y = yFn(p);
+      if (!isNaN(x) && num(y) !== undefined) out.push({ x, y });
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Panels
+
+  const state = { leakLocations: [], flameRoot: null, flameZoom: null };
+
+  function renderTrend(trend) {
+    const points = trend && Array.isArray(trend.data_points) ? trend.data_points : [];
+    const rss = toPoints(points, 'timestamp', (p) => num(p.rss_bytes) !== undefined ? p.rss_bytes / MIB : undefined);
+    const heap = toPoints(points, 'timestamp', (p) => {
+      const v = pick(p, 'heap_allocated_bytes', 'memory_usage', 'heap_bytes');
+      return v === undefined ? undefined : v / MIB;
+    });
+    // Allocation rate from the cumulative counts of consecutive points.
+    const rate = [];
+    for (let i = 1; i < points.length; ++i) {
+      const a = points[i - 1], b = points[i];
+      const dt = (Date.parse(b.timestamp) - Date.parse(a.timestamp)) / 1000;
+      if (dt > 0 && num(a.allocation_count) !== undefined && num(b.allocation_count) !== undefined &&
+          b.allocation_count >= a.allocation_count) {
+        rate.push({ x: Date.parse(b.timestamp), y: (b.allocation_count - a.allocation_count) / dt });
+      }
+    }
+    const resident = history.resident.length ? history.resident : toPoints(points, 'timestamp',
+      (p) => num(p.resident_bytes) !== undefined ? p.resident_bytes / MIB : undefined);
+    setSeries('chart-memory', 'points-memory', [rss, heap, resident]);
+    setSeries('chart-allocation-rate', 'points-allocation-rate', [rate.length ? rate : history.allocRate]);
+    if (heap.length && $('tile-heap').textContent === '–') text('tile-heap', fmtBytes(heap[heap.length - 1].y * MIB));
+  }
+
+  function renderSnapshot(snapshot, now) {
+    if (!snapshot) return;
+    if (snapshot.session_id) text('session', snapshot.session_id);
+    const rss = pick(snapshot, 'rss_bytes', 'process.rss_bytes', 'memory.rss_bytes');
+    const heap = pick(snapshot, 'heap_bytes', 'jemalloc.allocated', 'current_usage');
+    const resident = pick(snapshot, 'jemalloc.resident', 'resident_bytes', 'jemalloc_resident');
+    text('tile-rss', fmtBytes(rss));
+    text('tile-heap', fmtBytes(heap));
+    pushPoint('resident', now, resident === undefined ? undefined : resident / MIB);
+  }
+
+  function renderPerformance(perf, now) {
+    if (!perf) return;
+    const p50 = pick(perf, 'latency.p50_ms', 'metrics.p50_latency_ms', 'p50_latency_ms', 'latency_ms.p50');
+    const p95 = pick(perf, 'latency.p95_ms', 'metrics.p95_latency_ms', 'p95_latency_ms', 'latency_ms.p95');
+    const pps = pick(perf, 'throughput.pages_per_second', 'metrics.throughput_pps', 'throughput_pps',
+                     'throughput.pps');
+    pushPoint('p50', now, p50);
+    pushPoint('p95', now, p95);
+    pushPoint('pps', now, pps);
+    text('tile-pps', fmtNumber(pps, 1));
+    text('tile-latency', (num(p50) !== undefined ? fmtNumber(p50, 0) : '–') + ' / ' +
+                         (num(p95) !== undefined ? fmtNumber(p95, 0) : '–') + ' ms');
+    // Histories the library keeps itself take precedence over what this page saw since it loaded.
+    const seriesFrom = (list, key) => toPoints(list, 'timestamp', (p) => pick(p, ...key));
+    const hist = pickObject(perf, 'history', 'timeline');
+    const p50s = hist ? seriesFrom(hist.points || hist, ['p50_ms', 'p50_latency_ms']) : [];
+    const p95s = hist ? seriesFrom(hist.points || hist, ['p95_ms', 'p95_latency_ms']) : [];
+    const ppss = hist ? seriesFrom(hist.points || hist, ['pages_per_second', 'throughput_pps']) : [];
+    setSeries('chart-latency', 'points-latency',
+              [p50s.length ? p50s : history.p50, p95s.length ? p95s : history.p95]);
+    setSeries('chart-throughput', 'points-throughput', [ppss.length ? ppss : history.pps]);
+
+    renderTargets(perf);
+    renderBreakers(pickObject(perf, 'breakers', 'circuit_breakers', 'limits.breakers'));
+    renderCache(pickObject(perf, 'cache'));
+  }
+
+  function renderTargets(perf) {
+    const rows = [];
+    const targets = pickObject(perf, 'targets.targets', 'targets', 'target_status');
+    const status = pickObject(perf, 'target_status', 'status', 'targets') || {};
+    const checks = pickObject(status, 'checks', 'results');
+    if (checks) {
+      for (const [name, c] of entries(checks, ['name', 'target'])) {
+        const ok = c.met !== undefined ? c.met : c.ok;
+        rows.push([[name, 'loc'], [fmtNumber(pick(c, 'value', 'actual', 'current')), 'num'],
+                   [fmtNumber(pick(c, 'limit', 'target', 'threshold')), 'num'],
+                   [ok === false ? 'violated' : ok === true ? 'met' : '–', ok === false ? 'bad' : 'ok']]);
+      }
+    } else if (targets) {
+      const m = pickObject(perf, 'metrics') || perf;
+      const line = (label, now, limit, lowerIsBetter) => {
+        if (num(limit) === undefined) return;
+        const ok = num(now) === undefined ? undefined : lowerIsBetter ? now <= limit : now >= limit;
+        rows.push([[label, 'loc'], [fmtNumber(now), 'num'], [fmtNumber(limit), 'num'],
+                   [ok === undefined ? '–' : ok ? 'met' : 'violated', ok === false ? 'bad' : 'ok']]);
+      };
+      line('p50 latency, ms', pick(m, 'p50_latency_ms', 'latency.p50_ms'), targets.p50_latency_ms, true);
+      line('p95 latency, ms', pick(m, 'p95_latency_ms', 'latency.p95_ms'), targets.p95_latency_ms, true);
+      line('memory, MiB', pick(m, 'memory_rss_mb', 'resources.memory_rss_mb'), targets.max_memory_mb, true);
+      line('throughput, pages/s', pick(m, 'throughput_pps', 'throughput.pages_per_second'),
+           targets.min_throughput_pps, false);
+      line('ai share, %', pick(m, 'ai_overhead_percent', 'ai_processing_percent'), targets.max_ai_overhead_percent,
+           true);
+    }
+    fillTable('targets-table', rows, 'no targets reported');
+    const list = $('target-messages');
+    if (list) {
+      list.textContent = '';
+      const violations = status.violations || perf.violations || [];
+      const warnings = status.warnings || perf.warnings || [];
+      for (const v of violations) { const li = document.createElement('li'); li.className = 'bad'; li.textContent = v; list.appendChild(li); }
+      for (const w of warnings) { const li = document.createElement('li'); li.className = 'warn'; li.textContent = w; list.appendChild(li); }
+    }
+  }
+
+  function renderBreakers(breakers) {
+    const rows = [];
+    let open = 0;
+    for (const [name, b] of entries(breakers, ['name', 'key'])) {
+      const st = String((b && (b.state || b.status)) || '–').toLowerCase();
+      if (st === 'open') ++open;
+      rows.push([[name, 'loc'], [st, 'state-' + st],
+                 [fmtPercent(pick(b, 'failure_rate', 'failure_ratio')), 'num'],
+                 [fmtNumber(pick(b, 'calls', 'total_calls', 'window_calls', 'recorded_calls')), 'num']]);
+    }
+    fillTable('breakers-table', rows, 'no breakers yet');
+    text('tile-breakers', rows.length ? open + ' of ' + rows.length : '–');
+  }
+
+  function renderCache(cache) {
+    const rows = [];
+    if (cache) {
+      const layers = pickObject(cache, 'layers') ? entries(cache.layers, ['name', 'layer'])
+        : Object.entries(cache).filter(([, v]) => v && typeof v === 'object' && !Array.isArray(v));
+      const row = (name, c) => {
+        const hits = pick(c, 'hits', 'hit_count'), misses = pick(c, 'misses', 'miss_count');
+        let ratio = pick(c, 'hit_ratio', 'hit_rate');
+        if (ratio === undefined && hits !== undefined && misses !== undefined && hits + misses > 0) {
+          ratio = hits / (hits + misses);
+        }
+        if (hits === undefined && misses === undefined && ratio === undefined) return;
+        rows.push([[name, 'loc'], [fmtNumber(hits), 'num'], [fmtNumber(misses), 'num'], [fmtPercent(ratio), 'num']]);
+      };
+      for (const [name, c] of layers) row(name, c);
+      row('overall', cache);
+      const overall = rows.length ? rows[rows.length - 1][3][0] : '–';
+      text('tile-cache', overall);
+    }
+    fillTable('cache-table', rows, 'no cache figures');
+  }
+
+  function renderHealth(health) {
+    if (!health) return;
+    const badge = $('status');
+    const status = String(health.status || 'unknown');
+    badge.textContent = status;
+    badge.className = 'badge ' + status.toLowerCase();
+    if (health.session_id) text('session', health.session_id);
+    const details = health.details || {};
+    const tips = [].concat(details.warnings || [], details.recommendations || []);
+    badge.title = tips.length ? tips.join('\n') : 'no warnings';
+  }
+
+  function renderLeaks(report) {
+    if (!report) return;
+    const leaks = Array.isArray(report.leaks) ? report.leaks.slice() : [];
+    leaks.sort((a, b) => (b.size || 0) - (a.size || 0));
+    state.leakLocations = leaks.map((l) => String(l.location || ''));
+    const rows = leaks.map((l) => [[String(l.location || '?'), 'loc'], [fmtBytes(l.size), 'num'],
+                                   [fmtSeconds(pick(l, 'age_seconds')), 'num'], [String(l.allocation_time || '–'), '']]);
+    fillTable('leaks-table', rows, report.available === false
+      ? 'leak detection unavailable: ' + (report.reason || 'no reason given') : 'no leak suspects');
+    text('tile-leaks', num(report.leak_count) !== undefined ? String(report.leak_count) : String(leaks.length));
+    markLeakFrames();
+  }
+
+  function renderAllocations(stats) {
+    if (!stats) return;
+    const rows = (stats.top_allocators || []).slice(0, 15).map((a) => [
+      [String(a.location || '?'), 'loc'], [fmtNumber(pick(a, 'allocation_count', 'count')), 'num'],
+      [fmtBytes(a.total_bytes), 'num'], [fmtBytes(a.average_size), 'num'],
+      [num(a.percentage_of_total) !== undefined ? a.percentage_of_total.toFixed(1) + ' %' : '–', 'num']]);
+    fillTable('allocations-table', rows, stats.available === false
+      ? 'allocation tracking unavailable: ' + (stats.reason || 'no reason given') : 'no allocation sites yet');
+    const now = Date.parse(stats.timestamp) || Date.now();
+    pushPoint('allocRate', now, pick(stats, 'allocation_rate_per_second'));
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Flame graph (icicle: callers on top, callees below, width = in-use bytes)
+
+  function parseFolded(textBody) {
+    const root = { name: 'all', value: 0, children: new Map() };
+    for (const line of textBody.split('\n')) {
+      const at = line.lastIndexOf(' ');
+      if (at <= 0) continue;
+      const value = Number(line.slice(at + 1));
+      if (!(value > 0)) continue;
+      root.value += value;
+      let node = root;
+      for (const frame of line.slice(0, at).split(';')) {
+        let child = node.children.get(frame);
+        if (!child) { child = { name: frame, value: 0, children: new Map() }; node.children.set(frame, child); }
+        child.value += value;
+        node = child;
+      }
+    }
+    return root;
+  }
+
+  // Minimal protobuf reader for pprof's profile.proto (only the fields a flame graph needs).
+  function parsePprof(bytes) {
+    let pos = 0;
+    const varint = (buf, p) => {
+      let result = 0, shift = 0, b;
+      do { b = buf[p.i++]; result += (b & 0x7f) * Math.pow(2, shift); shift += 7; } while (b & 0x80);
+      return result;
+    };
+    const fields = (buf, start, end, visit) => {
+      const p = { i: start };
+      while (p.i < end) {
+        const key = varint(buf, p);
+        const field = Math.floor(key / 8), wire = key & 7;
+        if (wire === 0) visit(field, wire, varint(buf, p));
+        else if (wire === 2) { const len = varint(buf, p); visit(field, wire, [p.i, p.i + len]); p.i += len; }
+        else if (wire === 1) p.i += 8;
+        else if (wire === 5) p.i += 4;
+        else throw new Error('bad wire type');
+      }
+    };
+    const packed = (buf, v, wire) => {
+      if (wire === 0) return [v];
+      const out = [], p = { i: v[0] };
+      while (p.i < v[1]) out.push(varint(buf, p));
+      return out;
+    };
+    const strings = [], sampleTypes = [], samples = [], locations = new Map(), functions = new Map();
+    const dec = new TextDecoder();
+    fields(bytes, pos, bytes.length, (f, w, v) => {
+      if (f === 6) strings.push(dec.decode(bytes.subarray(v[0], v[1])));
+      else if (f === 1) { const t = {}; fields(bytes, v[0], v[1], (g, _w, x) => { if (g === 1) t.type = x; }); sampleTypes.push(t); }
+      else if (f === 2) {
+        const s = { locs: [], values: [] };
+        fields(bytes, v[0], v[1], (g, gw, x) => {
+          if (g === 1) s.locs.push(...packed(bytes, x, gw));
+          else if (g === 2) s.values.push(...packed(bytes, x, gw));
+        });
+        samples.push(s);
+      } else if (f === 4) {
+        const l = { id: 0, fns: [] };
+        fields(bytes, v[0], v[1], (g, _w, x) => {
+          if (g === 1) l.id = x;
+          else if (g === 4) fields(bytes, x[0], x[1], (h, _hw, y) => { if (h === 1) l.fns.push(y); });
+        });
+        locations.set(l.id, l);
+      } else if (f === 5) {
+        const fn = { id: 0, name: 0 };
+        fields(bytes, v[0], v[1], (g, _w, x) => { if (g === 1) fn.id = x; else if (g === 2) fn.name = x; });
+        functions.set(fn.id, fn);
+      }
+    });
+    let index = sampleTypes.findIndex((t) => strings[t.type] === 'inuse_space');
+    if (index < 0) index = sampleTypes.length - 1;
+    const lines = [];
+    for (const s of samples) {
+      const value = s.values[index];
+      if (!(value > 0)) continue;
+      const names = [];
+      for (const id of s.locs) {
+        const loc = locations.get(id);
+        // Inlined functions come innermost first within one location.
+        const fns = loc ? loc.fns : [];
+        if (!fns.length) names.push('0x?');
+        for (const fid of fns) names.push(strings[(functions.get(fid) || {}).name] || '?');
+      }
+      names.reverse();  // leaf first in pprof; root first in folded stacks
+      lines.push(names.join(';') + ' ' + value);
+    }
+    return parseFolded(lines.join('\n'));
+  }
+
+  function frameColor(name) {
+    let h = 0;
+    for (let i = 0; i < name.length; ++i) h = (h * 31 + name.charCodeAt(i)) | 0;
+    const hue = 10 + Math.abs(h) % 45;  // warm hues, like the classic flame graph
+    return 'hsl(' + hue + ', 85%, ' + (58 + Math.abs(h >> 8) % 14) + '%)';
+  }
+
+  function drawFlame() {
+    const box = $('flamegraph');
+    const root = state.flameZoom || state.flameRoot;
+    box.textContent = '';
+    if (!root || !(root.value > 0)) { box.dataset.frames = '0'; return; }
+    const total = root.value;
+    let frames = 0, maxDepth = 0;
+    const add = (node, depth, left) => {
+      const width = node.value / total * 100;
+      if (width < 0.15) return;
+      const div = document.createElement('div');
+      div.className = 'frame';
+      div.style.left = left + '%';
+      div.style.width = width + '%';
+      div.style.top = (depth * 18) + 'px';
+      div.style.background = frameColor(node.name);
+      div.textContent = node.name;
+      div.title = node.name + '\n' + fmtBytes(node.value) + ' (' + (node.value / total * 100).toFixed(1) + ' %)';
+      div.dataset.name = node.name;
+      div.addEventListener('click', () => { state.flameZoom = depth === 0 ? null : node; drawFlame(); });
+      box.appendChild(div);
+      ++frames;
+      maxDepth = Math.max(maxDepth, depth);
+      let x = left;
+      const children = Array.from(node.children.values()).sort((a, b) => b.value - a.value);
+      for (const child of children) {
+        add(child, depth + 1, x);
+        x += child.value / total * 100;
+      }
+    };
+    add(root, 0, 0);
+    box.style.height = ((maxDepth + 1) * 18 + 2) + 'px';
+    box.dataset.frames = String(frames);
+    markLeakFrames();
+  }
+
+  // Frames that are leak suspects get a red outline, so the leak is visible in the flame graph too.
+  function markLeakFrames() {
+    const names = state.leakLocations.map((l) => l.split(' ')[0].split('(')[0]).filter((n) => n.length > 2);
+    for (const div of document.querySelectorAll('#flamegraph .frame')) {
+      const name = div.dataset.name || '';
+      div.classList.toggle('leak', names.some((n) => name.indexOf(n) >= 0 || n.indexOf(name.split('(')[0]) >= 0 && name.length > 2));
+    }
+  }
+
+  function renderFlame(root, source) {
+    state.flameRoot = root;
+    state.flameZoom = null;
+    drawFlame();
+    text('flame-note', root && root.value > 0
+      ? 'Source: ' + source + '. Total ' + fmtBytes(root.value) + ' in use (unbiased estimate from sampled allocations).'
+      : 'No sampled allocations in the heap profile yet (' + source + ').');
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Polling
+
+  async function getJson(path) {
+    const response = await fetch(path, { cache: 'no-store' });
+    const body = await response.json().catch(() => null);
+    if (!response.ok) {
+      const message = body && body.error ? body.error.message : response.status + ' ' + response.statusText;
+      throw new Error(path + ': ' + message);
+    }
+    return body;
+  }
+
+  async function loadFlame() {
+    // Folded stacks when the library offers them as text; otherwise decode the pprof heap profile.
+    for (const path of ['/metrics/memory/flamegraph', '/debug/pprof/heap?format=folded']) {
+      try {
+        const response = await fetch(path, { cache: 'no-store' });
+        const type = response.headers.get('content-type') || '';
+        if (response.ok && type.indexOf('text/plain') === 0) return renderFlame(parseFolded(await response.text()), path);
+      } catch (e) { /* try the next source */ }
+    }
+    try {
+      const response = await fetch('/debug/pprof/heap', { cache: 'no-store' });
+      if (!response.ok) {
+        const body = await response.json().catch(() => null);
+        throw new Error(body && body.error ? body.error.message : String(response.status));
+      }
+      let stream = response.body;
+      const head = new Uint8Array(await response.clone().arrayBuffer()).subarray(0, 2);
+      if (head[0] === 0x1f && head[1] === 0x8b && typeof DecompressionStream !== 'undefined') {
+        stream = stream.pipeThrough(new DecompressionStream('gzip'));
+      }
+      const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+      renderFlame(parsePprof(bytes), '/debug/pprof/heap (inuse_space)');
+    } catch (e) {
+      text('flame-note', 'Flame graph unavailable: ' + e.message);
+    }
+  }
+
+  const errors = new Map();
+  function noteError(key, error) {
+    if (error) errors.set(key, error.message || String(error)); else errors.delete(key);
+    const el = $('error');
+    el.hidden = errors.size === 0;
+    el.textContent = Array.from(errors.values()).join(' · ');
+  }
+
+  async function poll(path, render) {
+    try {
+      const body = await getJson(path);
+      render(body);
+      noteError(path, null);
+    } catch (e) {
+      noteError(path, e);
+    }
+  }
+
+  async function fastRound() {
+    const now = Date.now();
+    await Promise.all([
+      poll('/metrics/memory/snapshot', (b) => renderSnapshot(b, now)),
+      poll('/metrics/memory/health', renderHealth),
+      poll('/metrics/performance', (b) => renderPerformance(b, now)),
+    ]);
+    await poll('/metrics/memory/trend?duration=30m&interval=2s', renderTrend);
+    text('updated', fmtClock(Date.now()));
+  }
+
+  async function slowRound() {
+    await poll('/metrics/memory/leaks', renderLeaks);
+    await poll('/metrics/memory/allocations', renderAllocations);
+    await loadFlame();
+  }
+
+  function renderStatic(data) {
+    const now = Date.parse((data['/metrics/memory/snapshot'] || {}).timestamp) || Date.now();
+    renderSnapshot(data['/metrics/memory/snapshot'], now);
+    renderHealth(data['/metrics/memory/health']);
+    renderLeaks(data['/metrics/memory/leaks']);
+    renderAllocations(data['/metrics/memory/allocations']);
+    // A report carries its own latency/throughput history; fall back to its final figures.
+    const perf = data['/metrics/performance'];
+    if (perf) renderPerformance(perf, now);
+    renderTrend(data['/metrics/memory/trend']);
+    if (typeof data.flamegraph_folded === 'string') renderFlame(parseFolded(data.flamegraph_folded), 'report');
+    else text('flame-note', 'No heap profile in this report.');
+    text('updated', data.generated_at || fmtClock(now));
+  }
+
+  function start() {
+    makeChart('chart-memory', [
+      { label: 'RSS', color: COLORS.rss }, { label: 'heap allocated', color: COLORS.heap },
+      { label: 'jemalloc resident', color: COLORS.resident }], (v) => fmtNumber(v, 0) + ' MiB');
+    makeChart('chart-allocation-rate', [{ label: 'allocations/s', color: COLORS.allocRate }], (v) => fmtNumber(v, 0) + '/s');
+    makeChart('chart-latency', [{ label: 'p50', color: COLORS.p50 }, { label: 'p95', color: COLORS.p95 }],
+              (v) => fmtNumber(v, 0) + ' ms');
+    makeChart('chart-throughput', [{ label: 'pages/s', color: COLORS.pps }], (v) => fmtNumber(v, 1));
+    if (STATIC) {
+      renderStatic(STATIC);
+      return;
+    }
+    let fastBusy = false, slowBusy = false;
+    const fast = async () => { if (fastBusy) return; fastBusy = true; try { await fastRound(); } finally { fastBusy = false; } };
+    const slow = async () => { if (slowBusy) return; slowBusy = true; try { await slowRound(); } finally { slowBusy = false; } };
+    fast().then(slow);
+    setInterval(fast, FAST_MS);
+    setInterval(slow, SLOW_MS);
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start); else start();
+})();

@@ -1,0 +1,29 @@
+# Tests of the example scraper's building blocks, the dashboard assets, and scraper_demo end to end.
+
+# tests/ is configured before examples/: add the scraper's libraries here when examples are built (the
+# examples' own add_subdirectory then finds them and returns).
+if(RIPTIDE_PERF_BUILD_EXAMPLES AND NOT TARGET riptide_example_transport)
+  add_subdirectory(${PROJECT_SOURCE_DIR}/examples/scraper ${PROJECT_BINARY_DIR}/examples/scraper)
+endif()
+
+if(TARGET riptide_example_transport)
+  riptide_perf_add_test(example_site_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/example_site_test.cpp
+    LIBS riptide_example_transport
+    LABELS examples)
+endif()
+
+# The dashboard assets: linked from the http library when it embeds them, otherwise compiled in here.
+riptide_perf_add_test(dashboard_assets_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/dashboard_assets_test.cpp
+  LIBS riptide::performance_core
+  LABELS examples http)
+if(TARGET riptide_performance_http)
+  get_target_property(http_has_dashboard riptide_performance_http RIPTIDE_PERF_HAS_DASHBOARD)
+endif()
+if(http_has_dashboard)
+  target_link_libraries(dashboard_assets_test PRIVATE riptide::performance_http)
+else()
+  include(${PROJECT_SOURCE_DIR}/src/http/dashboard/dashboard.cmake)
+  riptide_perf_add_dashboard_assets(dashboard_assets_test)
+endif()
