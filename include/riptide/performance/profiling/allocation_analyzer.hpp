@@ -1,0 +1,103 @@
+#pragma once
+// Allocation patterns: exact totals, rates and size distribution from jemalloc's per-size-class counters,
+// plus the top allocation sites from the sampled heap profile, and advice a developer can act on.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "riptide/performance/core/clock.hpp"
+#include "riptide/performance/core/config.hpp"
+#include "riptide/performance/profiling/heap_profile.hpp"
+
+namespace riptide::performance {
+
+class Symbolizer;
+
+/// One allocation site ("top allocator").
+struct AllocationSite {
+  std::string location;            ///< "function (file:line)" of the allocating call
+  std::string function;            ///< demangled function name alone
+  std::string file;                ///< source file (empty without debug info)
+  std::uint32_t line = 0;          ///< source line (0 without debug info)
+  std::uint64_t count = 0;         ///< estimated allocations (JSON allocation_count); sampled, see relative_error
+  std::uint64_t total_bytes = 0;   ///< estimated bytes
+  std::uint64_t average_size = 0;  ///< total_bytes / count
+  double percentage_of_total = 0;  ///< share of all sampled bytes in the same basis, 0-100
+  double relative_error = 0;       ///< ~1/sqrt(samples): how far the estimates may be off
+  std::vector<std::string> stack;  ///< symbolized frames from this site outwards
+};
+
+/// One jemalloc size class with its exact counters.
+struct SizeClassStats {
+  std::uint64_t size = 0;           ///< bytes every allocation of this class occupies
+  std::uint64_t allocations = 0;    ///< requests served since start
+  std::uint64_t deallocations = 0;  ///< frees since start
+  std::uint64_t live = 0;           ///< currently allocated objects
+};
+
+/// jemalloc's per-size-class counters read once (after an epoch refresh).
+struct AllocationCounters {
+  std::vector<SizeClassStats> size_classes;         ///< small bins then large extents, ascending size
+  std::chrono::steady_clock::time_point read_at{};  ///< when they were read
+};
+
+struct AllocationStats {
+  std::chrono::system_clock::time_point timestamp{};  ///< when the stats were computed
+  bool available = false;                             ///< exact counters could be read (jemalloc serves malloc)
+  std::string reason;  ///< why counters or sites are missing; empty when everything is there
+
+  std::vector<AllocationSite> top_allocators;           ///< sites by estimated count, largest first
+  std::vector<AllocationSite> top_allocators_by_bytes;  ///< sites by estimated bytes, largest first
+  bool sites_available = false;                         ///< the heap profiler produced sites (needs prof:true)
+  std::string sites_basis;  ///< "cumulative" (prof_accum: all allocations so far) or "in_use" (live only)
+  std::uint64_t sample_interval_bytes = 0;  ///< R the site estimates were sampled with
+
+  std::uint64_t total_allocations = 0;       ///< exact count of allocation requests since start
+  std::uint64_t total_deallocations = 0;     ///< exact count of frees since start
+  std::uint64_t total_allocated_bytes = 0;   ///< sum over classes of requests x class size
+  double average_allocation_size = 0;        ///< total_allocated_bytes / total_allocations
+  std::uint64_t median_allocation_size = 0;  ///< size class holding the median allocation
+  double allocation_rate_per_second = 0;     ///< allocations/s over the last interval (since previous call)
+  double deallocation_rate_per_second = 0;   ///< frees/s over the same interval
+  std::int64_t live_allocations = 0;         ///< allocations - deallocations: objects alive now
+  double allocation_deallocation_ratio = 0;  ///< interval allocations / deallocations; > 1 means growth
+  std::vector<SizeClassStats> size_classes;  ///< distribution, only classes that were ever used
+
+  std::vector<std::string> recommendations;  ///< concrete advice derived from the figures above
+};
+
+/// Reads jemalloc's per-class counters (refreshes the epoch: call from a background thread or an explicit
+/// request, never a hot path). nullopt without jemalloc.
+/// Small-class counts include each thread's tcache only once it flushes, so they may lag slightly.
+[[nodiscard]] std::optional<AllocationCounters> read_allocation_counters();
+
+class AllocationAnalyzer {
+ public:
+  /// `top_n` bounds each site list. `symbolizer` defaults to Symbolizer::shared().
+  explicit AllocationAnalyzer(ProfilingConfig config, const Clock& clock = system_clock(),
+                              Symbolizer* symbolizer = nullptr, std::size_t top_n = 20);
+
+  /// Reads the counters and takes a fresh heap profile. Thread-safe.
+  [[nodiscard]] AllocationStats analyze();
+
+  /// Pure computation from given inputs (either may be missing), for tests and for callers that already hold
+  /// a profile. Rates are computed against the previous call's counters.
+  [[nodiscard]] AllocationStats analyze(const std::optional<AllocationCounters>& counters, const HeapProfile* profile,
+                                        bool profile_accumulates);
+
+ private:
+  ProfilingConfig config_;
+  const Clock& clock_;
+  Symbolizer* symbolizer_;
+  std::size_t top_n_;
+  std::mutex mutex_;
+  std::optional<AllocationCounters> previous_;
+  std::chrono::steady_clock::time_point created_at_;
+};
+
+}  // namespace riptide::performance

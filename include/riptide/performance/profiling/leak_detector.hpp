@@ -1,0 +1,141 @@
+#pragma once
+// Leak detection from jemalloc's sampling heap profiler: each observation records every allocation site's
+// estimated in-use bytes; a site whose in-use bytes keep growing steadily (least-squares slope, fit
+// quality R², enough observations and bytes) is reported as a leak suspect.
+//
+// Severity of a report (documented thresholds, see docs/profiling.md):
+//   none   no suspects
+//   low    suspects, total leaked < 16 MiB and total growth < 64 KiB/s
+//   medium total leaked >= 16 MiB or total growth >= 64 KiB/s
+//   high   total leaked >= 256 MiB or total growth >= 1 MiB/s
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "riptide/performance/core/clock.hpp"
+#include "riptide/performance/core/config.hpp"
+#include "riptide/performance/profiling/heap_profile.hpp"
+#include "riptide/performance/profiling/profiling_error.hpp"
+
+namespace riptide::performance {
+
+class Symbolizer;
+
+enum class LeakSeverity { none, low, medium, high };
+[[nodiscard]] const char* to_string(LeakSeverity severity) noexcept;
+/// The thresholds in the header comment, applied to a report's totals.
+[[nodiscard]] LeakSeverity classify_leak_severity(std::uint64_t total_leaked_bytes,
+                                                  double total_growth_bytes_per_sec) noexcept;
+
+/// One suspected leak: an allocation site whose in-use bytes grow steadily.
+struct MemoryLeak {
+  std::string location;         ///< "function (file:line)" of the allocating call
+  std::string function;         ///< demangled function name alone
+  std::string file;             ///< source file (empty without debug info)
+  std::uint32_t line = 0;       ///< source line (0 without debug info)
+  std::uint64_t size = 0;       ///< estimated bytes in use now (unbiased sample; see relative_error)
+  std::uint64_t objects = 0;    ///< estimated objects in use now
+  std::chrono::seconds age{0};  ///< now - allocation_time (JSON age_seconds)
+  std::chrono::system_clock::time_point allocation_time{};  ///< earliest of: first seen growing, oldest live
+                                                            ///< sampled allocation in prof_recent
+  double growth_rate = 0;                                   ///< bytes per second (least-squares slope over the history)
+  double r_squared = 0;            ///< fit quality of the slope, 0-1; churn scores low, steady leaks near 1
+  double confidence = 0;           ///< 0-1: r_squared weighted by observation count and sampling error
+  double relative_error = 0;       ///< ~1/sqrt(samples behind `size`)
+  std::uint32_t observations = 0;  ///< history points the verdict rests on
+  std::vector<std::string> stack;  ///< symbolized frames, allocating call first
+};
+
+struct LeakReport {
+  std::chrono::system_clock::time_point timestamp{};  ///< when the analysis ran
+  bool available = false;                             ///< heap profiling works in this process
+  std::string reason;                                 ///< why not (with the fix) when unavailable
+  std::uint32_t leak_count = 0;                       ///< leaks.size()
+  std::uint64_t total_leaked_bytes = 0;               ///< sum of leaks[i].size
+  double total_growth_rate = 0;                       ///< sum of leaks[i].growth_rate, bytes/s
+  LeakSeverity severity = LeakSeverity::none;         ///< see classify_leak_severity
+  std::vector<MemoryLeak> leaks;                      ///< by size, largest first
+  std::uint32_t observations = 0;                     ///< heap profiles taken so far (history depth)
+  std::uint32_t tracked_sites = 0;                    ///< sites with history (bounded by max_tracked_sites)
+  std::uint64_t sample_interval_bytes = 0;            ///< R of the profiles
+  double interval_sec = 0;                            ///< configured observation period
+};
+
+class LeakDetector {
+ public:
+  /// `symbolizer` defaults to Symbolizer::shared().
+  explicit LeakDetector(ProfilingConfig config, const Clock& clock = system_clock(), Symbolizer* symbolizer = nullptr);
+  ~LeakDetector();
+  LeakDetector(const LeakDetector&) = delete;
+  LeakDetector& operator=(const LeakDetector&) = delete;
+
+  /// Takes a heap profile now and adds it to the history.
+  [[nodiscard]] std::optional<ProfilingError> observe();
+  /// Adds an already captured profile to the history, timed by the clock's now (tests, shared dumps).
+  void observe(const HeapProfile& profile);
+
+  /// Analyses the history so far. Does not take a profile.
+  [[nodiscard]] LeakReport analyze() const;
+
+  /// An explicit request: a fresh observation, then the analysis (spec detect_leaks()).
+  [[nodiscard]] LeakReport detect();
+
+  /// Observes every config.leak_detection_interval_sec on an own thread and publishes the analysis.
+  void start();
+  void stop();
+  /// The latest published analysis (background or detect()); null before the first.
+  [[nodiscard]] std::shared_ptr<const LeakReport> latest() const;
+
+  /// Forget all history (e.g. after HeapProfilingControl::reset changed the sampling interval).
+  void clear();
+
+ private:
+  struct Point {
+    double t_sec;         // seconds since the detector was created
+    double live_bytes;    // unbiased
+    double live_objects;  // unbiased
+  };
+  struct SiteHistory {
+    std::deque<Point> points;  // bounded by kMaxPointsPerSite
+    std::vector<std::uint64_t> stack;
+    std::uint64_t sampled_live_objects = 0;
+    std::optional<double> first_growth_t_sec;
+    std::uint64_t last_seen_observation = 0;
+  };
+  static constexpr std::size_t kMaxPointsPerSite = 120;
+
+  void record_locked(const std::vector<HeapSite>& sites, double t_sec, std::uint64_t period);
+  LeakReport analyze_locked() const;
+  void publish(LeakReport report);
+  void run();
+
+  ProfilingConfig config_;
+  const Clock& clock_;
+  Symbolizer* symbolizer_;
+  std::chrono::steady_clock::time_point origin_;
+
+  mutable std::mutex mutex_;  // guards the history below
+  std::unordered_map<std::uint64_t, SiteHistory> sites_;
+  std::uint64_t observations_ = 0;
+  std::uint64_t sample_period_ = 0;
+
+  mutable std::mutex published_mutex_;
+  std::shared_ptr<const LeakReport> latest_;
+
+  std::mutex thread_mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace riptide::performance

@@ -1,0 +1,289 @@
+#include "riptide/performance/profiling/allocation_analyzer.hpp"
+
+#include <unistd.h>
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "riptide/performance/memory/jemalloc_ctl.hpp"
+#include "riptide/performance/profiling/heap_profiling_control.hpp"
+#include "riptide/performance/profiling/symbolizer.hpp"
+
+namespace riptide::performance {
+namespace {
+
+constexpr std::size_t kMaxStackFrames = 32;
+
+std::string indexed(const char* prefix, unsigned index, const char* suffix) {
+  return std::string(prefix) + std::to_string(index) + suffix;
+}
+
+// Seconds since this process started, for a first rate when there is no earlier reading.
+double process_uptime_seconds() {
+  std::ifstream stat("/proc/self/stat");
+  std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto close = content.rfind(')');  // the command name may contain spaces
+  std::ifstream uptime_file("/proc/uptime");
+  double uptime = 0;
+  uptime_file >> uptime;
+  if (close == std::string::npos || uptime <= 0) {
+    return 0;
+  }
+  std::istringstream fields(content.substr(close + 2));
+  std::string field;
+  // Fields after ")" start at field 3 (state); starttime is field 22.
+  for (int index = 3; index <= 22 && (fields >> field); ++index) {
+  }
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double started = std::strtod(field.c_str(), nullptr) / (ticks > 0 ? ticks : 100.0);
+  return std::max(0.0, uptime - started);
+}
+
+std::string human_bytes(double bytes) {
+  std::array<char, 32> buffer{};
+  if (bytes >= 1024.0 * 1024.0) {
+    std::snprintf(buffer.data(), buffer.size(), "%.1f MiB", bytes / (1024.0 * 1024.0));
+  } else if (bytes >= 1024.0) {
+    std::snprintf(buffer.data(), buffer.size(), "%.1f KiB", bytes / 1024.0);
+  } else {
+    std::snprintf(buffer.data(), buffer.size(), "%.0f B", bytes);
+  }
+  return buffer.data();
+}
+
+std::string fixed(double value, int decimals) {
+  std::array<char, 32> buffer{};
+  std::snprintf(buffer.data(), buffer.size(), "%.*f", decimals, value);
+  return buffer.data();
+}
+
+struct Totals {
+  std::uint64_t allocations = 0;
+  std::uint64_t deallocations = 0;
+};
+
+Totals totals_of(const AllocationCounters& counters) {
+  Totals totals;
+  for (const auto& size_class : counters.size_classes) {
+    totals.allocations += size_class.allocations;
+    totals.deallocations += size_class.deallocations;
+  }
+  return totals;
+}
+
+}  // namespace
+
+std::optional<AllocationCounters> read_allocation_counters() {
+  if (!JemallocCtl::usable() || !JemallocCtl::refresh_epoch()) {
+    return std::nullopt;
+  }
+  AllocationCounters counters;
+  const auto bins = JemallocCtl::read_u32("arenas.nbins").value_or(0);
+  const auto large = JemallocCtl::read_u32("arenas.nlextents").value_or(0);
+  counters.size_classes.reserve(bins + large);
+  for (unsigned j = 0; j < bins; ++j) {
+    SizeClassStats size_class;
+    size_class.size = JemallocCtl::read_size(indexed("arenas.bin.", j, ".size").c_str()).value_or(0);
+    size_class.allocations =
+        JemallocCtl::read_u64(indexed("stats.arenas.4096.bins.", j, ".nrequests").c_str()).value_or(0);
+    size_class.live = JemallocCtl::read_size(indexed("stats.arenas.4096.bins.", j, ".curregs").c_str()).value_or(0);
+    // Frees that reach a thread cache are not counted per object; in-use regions are exact, so derive frees.
+    size_class.deallocations = size_class.allocations > size_class.live ? size_class.allocations - size_class.live : 0;
+    counters.size_classes.push_back(size_class);
+  }
+  for (unsigned j = 0; j < large; ++j) {
+    SizeClassStats size_class;
+    size_class.size = JemallocCtl::read_size(indexed("arenas.lextent.", j, ".size").c_str()).value_or(0);
+    size_class.allocations =
+        JemallocCtl::read_u64(indexed("stats.arenas.4096.lextents.", j, ".nrequests").c_str()).value_or(0);
+    size_class.live =
+        JemallocCtl::read_size(indexed("stats.arenas.4096.lextents.", j, ".curlextents").c_str()).value_or(0);
+    size_class.deallocations = size_class.allocations > size_class.live ? size_class.allocations - size_class.live : 0;
+    counters.size_classes.push_back(size_class);
+  }
+  counters.read_at = std::chrono::steady_clock::now();
+  return counters;
+}
+
+AllocationAnalyzer::AllocationAnalyzer(ProfilingConfig config, const Clock& clock, Symbolizer* symbolizer,
+                                       std::size_t top_n)
+    : config_(std::move(config)),
+      clock_(clock),
+      symbolizer_(symbolizer != nullptr ? symbolizer : &Symbolizer::shared()),
+      top_n_(top_n),
+      created_at_(clock.steady_now()) {}
+
+AllocationStats AllocationAnalyzer::analyze() {
+  auto counters = read_allocation_counters();
+  if (counters) {
+    counters->read_at = clock_.steady_now();
+  }
+  const auto status = HeapProfilingControl::status();
+  if (!config_.allocation_tracking || !status.available) {
+    auto stats = analyze(counters, nullptr, false);
+    if (!config_.allocation_tracking) {
+      stats.reason = "allocation sites are off (profiling.allocation_tracking = false)";
+    }
+    return stats;
+  }
+  auto profile = capture_heap_profile(config_.dump_directory);
+  if (!profile) {
+    auto stats = analyze(counters, nullptr, false);
+    stats.reason = "allocation sites unavailable: " + profile.error().to_string();
+    return stats;
+  }
+  return analyze(counters, &profile.value(), status.accumulating);
+}
+
+AllocationStats AllocationAnalyzer::analyze(const std::optional<AllocationCounters>& counters,
+                                            const HeapProfile* profile, bool profile_accumulates) {
+  std::lock_guard lock(mutex_);
+  AllocationStats stats;
+  stats.timestamp = clock_.system_now();
+
+  if (counters) {
+    stats.available = true;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> by_size;  // (size, allocations)
+    for (const auto& size_class : counters->size_classes) {
+      stats.total_allocations += size_class.allocations;
+      stats.total_deallocations += size_class.deallocations;
+      stats.total_allocated_bytes += size_class.allocations * size_class.size;
+      if (size_class.allocations > 0 || size_class.live > 0) {
+        stats.size_classes.push_back(size_class);
+      }
+    }
+    stats.live_allocations =
+        static_cast<std::int64_t>(stats.total_allocations) - static_cast<std::int64_t>(stats.total_deallocations);
+    if (stats.total_allocations > 0) {
+      stats.average_allocation_size =
+          static_cast<double>(stats.total_allocated_bytes) / static_cast<double>(stats.total_allocations);
+      const std::uint64_t half = (stats.total_allocations + 1) / 2;
+      std::uint64_t seen = 0;
+      for (const auto& size_class : counters->size_classes) {  // ascending size
+        seen += size_class.allocations;
+        if (seen >= half) {
+          stats.median_allocation_size = size_class.size;
+          break;
+        }
+      }
+    }
+    // Rates over the interval since the previous reading; the first call uses the process lifetime.
+    Totals before;
+    double seconds = 0;
+    if (previous_) {
+      before = totals_of(*previous_);
+      seconds = std::chrono::duration<double>(counters->read_at - previous_->read_at).count();
+    } else {
+      seconds = process_uptime_seconds();
+    }
+    if (seconds > 0) {
+      const auto allocated = stats.total_allocations - std::min(stats.total_allocations, before.allocations);
+      const auto freed = stats.total_deallocations - std::min(stats.total_deallocations, before.deallocations);
+      stats.allocation_rate_per_second = static_cast<double>(allocated) / seconds;
+      stats.deallocation_rate_per_second = static_cast<double>(freed) / seconds;
+      stats.allocation_deallocation_ratio =
+          freed > 0 ? static_cast<double>(allocated) / static_cast<double>(freed) : (allocated > 0 ? INFINITY : 1.0);
+    }
+    previous_ = counters;
+  } else {
+    stats.reason = JemallocCtl::availability().reason;
+  }
+
+  if (profile != nullptr) {
+    stats.sites_available = true;
+    stats.sites_basis = profile_accumulates ? "cumulative" : "in_use";
+    stats.sample_interval_bytes = profile->sample_period;
+    const auto sites = aggregate_by_site(*profile, *symbolizer_);
+    double total_bytes = 0;
+    std::vector<AllocationSite> all;
+    all.reserve(sites.size());
+    for (const auto& site : sites) {
+      const double count = profile_accumulates ? site.counts.alloc_objects : site.counts.live_objects;
+      const double bytes = profile_accumulates ? site.counts.alloc_bytes : site.counts.live_bytes;
+      const auto samples = profile_accumulates ? site.counts.sampled_alloc_objects : site.counts.sampled_live_objects;
+      if (samples == 0) {
+        continue;
+      }
+      total_bytes += bytes;
+      AllocationSite entry;
+      const auto& frame = symbolizer_->resolve(site.address);
+      entry.location = frame.location();
+      entry.function = frame.function;
+      entry.file = frame.file;
+      entry.line = frame.line;
+      entry.count = static_cast<std::uint64_t>(std::llround(count));
+      entry.total_bytes = static_cast<std::uint64_t>(std::llround(bytes));
+      entry.average_size = entry.count > 0 ? entry.total_bytes / entry.count : 0;
+      entry.relative_error = 1.0 / std::sqrt(static_cast<double>(samples));
+      all.push_back(std::move(entry));
+      all.back().stack.reserve(std::min(site.stack.size(), kMaxStackFrames));
+      for (std::size_t i = 0; i < site.stack.size() && i < kMaxStackFrames; ++i) {
+        all.back().stack.push_back(symbolizer_->resolve(site.stack[i]).location());
+      }
+    }
+    for (auto& entry : all) {
+      entry.percentage_of_total = total_bytes > 0 ? 100.0 * static_cast<double>(entry.total_bytes) / total_bytes : 0;
+    }
+    auto top = [&](auto key) {
+      std::vector<AllocationSite> sorted = all;
+      const auto n = std::min(top_n_, sorted.size());
+      std::partial_sort(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(n), sorted.end(),
+                        [&](const AllocationSite& a, const AllocationSite& b) { return key(a) > key(b); });
+      sorted.resize(n);
+      return sorted;
+    };
+    stats.top_allocators = top([](const AllocationSite& s) { return s.count; });
+    stats.top_allocators_by_bytes = top([](const AllocationSite& s) { return s.total_bytes; });
+  } else if (stats.reason.empty()) {
+    stats.reason = HeapProfilingControl::unavailable_error().to_string();
+  }
+
+  // Advice a developer can act on, most specific first.
+  auto& advice = stats.recommendations;
+  if (!stats.top_allocators.empty()) {
+    std::uint64_t counted = 0;
+    for (const auto& site : stats.top_allocators) {
+      counted += site.count;
+    }
+    const auto& hottest = stats.top_allocators.front();
+    const double share = counted > 0 ? 100.0 * static_cast<double>(hottest.count) / static_cast<double>(counted) : 0;
+    if (share >= 20.0) {
+      advice.push_back(hottest.location + " makes " + fixed(share, 0) + "% of sampled allocations (average " +
+                       human_bytes(static_cast<double>(hottest.average_size)) +
+                       "): reuse one buffer across iterations, reserve() containers up front, or allocate from a "
+                       "per-request arena");
+    }
+  }
+  if (!stats.top_allocators_by_bytes.empty() && stats.sites_basis == "in_use") {
+    const auto& biggest = stats.top_allocators_by_bytes.front();
+    advice.push_back(biggest.location + " holds " + human_bytes(static_cast<double>(biggest.total_bytes)) +
+                     " in use (" + fixed(biggest.percentage_of_total, 0) +
+                     "%): check that it is bounded (cache size limit, ttl) or released when done");
+  }
+  if (stats.available && stats.median_allocation_size > 0 && stats.median_allocation_size <= 64 &&
+      stats.allocation_rate_per_second >= 100'000) {
+    advice.push_back("half of all allocations are " + std::to_string(stats.median_allocation_size) +
+                     " bytes or smaller at " + fixed(stats.allocation_rate_per_second, 0) +
+                     "/s: small-object churn; prefer values over heap nodes, small-buffer types, or object pools");
+  }
+  if (stats.available && stats.allocation_deallocation_ratio > 1.05 &&
+      std::isfinite(stats.allocation_deallocation_ratio) && stats.allocation_rate_per_second > 0) {
+    advice.push_back("allocations outpaced frees by " + fixed((stats.allocation_deallocation_ratio - 1.0) * 100.0, 0) +
+                     "% over the last interval: if that persists, look at GET /metrics/memory/leaks");
+  }
+  if (stats.sites_available && stats.sites_basis == "in_use") {
+    advice.push_back(
+        "sites are ranked by live allocations only; start with prof_accum:true "
+        "(RIPTIDE_PERF_ENABLE_HEAP_PROFILING() sets it) to rank every allocation made");
+  }
+  if (!stats.sites_available) {
+    advice.push_back(std::string("allocation sites need the heap profiler: ") + kHeapProfilingFix);
+  }
+  return stats;
+}
+
+}  // namespace riptide::performance

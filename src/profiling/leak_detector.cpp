@@ -1,0 +1,398 @@
+#include "riptide/performance/profiling/leak_detector.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
+
+#include <sys/types.h>
+
+#include <cstdlib>
+
+#include "riptide/performance/core/features.hpp"
+#include "riptide/performance/memory/jemalloc_ctl.hpp"
+#include "riptide/performance/profiling/heap_profiling_control.hpp"
+#include "riptide/performance/profiling/symbolizer.hpp"
+
+#if RIPTIDE_PERF_HAS_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
+namespace riptide::performance {
+namespace {
+
+constexpr std::size_t kMaxStackFrames = 32;
+// Records of recent sampled allocations kept by jemalloc for ages; each costs ~100 bytes plus its stack.
+constexpr long kRecentAllocMax = 4096;
+
+constexpr std::uint64_t kMiB = 1024 * 1024;
+constexpr std::uint64_t kMediumLeakedBytes = 16 * kMiB;
+constexpr std::uint64_t kHighLeakedBytes = 256 * kMiB;
+constexpr double kMediumGrowth = 64.0 * 1024.0;  // bytes/s
+constexpr double kHighGrowth = 1024.0 * 1024.0;  // bytes/s
+
+struct Fit {
+  double slope = 0;
+  double r_squared = 0;
+};
+
+template <typename Points>
+Fit least_squares(const Points& points) {
+  const double n = static_cast<double>(points.size());
+  double mean_t = 0;
+  double mean_y = 0;
+  for (const auto& p : points) {
+    mean_t += p.t_sec;
+    mean_y += p.live_bytes;
+  }
+  mean_t /= n;
+  mean_y /= n;
+  double stt = 0;
+  double sty = 0;
+  double syy = 0;
+  for (const auto& p : points) {
+    const double dt = p.t_sec - mean_t;
+    const double dy = p.live_bytes - mean_y;
+    stt += dt * dt;
+    sty += dt * dy;
+    syy += dy * dy;
+  }
+  Fit fit;
+  if (stt <= 0 || syy <= 0) {
+    return fit;  // no spread in time or a perfectly flat series: no growth to speak of
+  }
+  fit.slope = sty / stt;
+  fit.r_squared = (sty * sty) / (stt * syy);
+  return fit;
+}
+
+// Oldest live sampled allocation per site from jemalloc's prof_recent records (JSON), as wall time.
+std::unordered_map<std::uint64_t, std::chrono::system_clock::time_point> oldest_live_recent(Symbolizer& symbolizer) {
+  std::unordered_map<std::uint64_t, std::chrono::system_clock::time_point> result;
+#if RIPTIDE_PERF_HAS_JEMALLOC
+  if (!HeapProfilingControl::available()) {
+    return result;
+  }
+  ssize_t current_max = 0;
+  std::size_t size = sizeof(current_max);
+  if (mallctl("experimental.prof_recent.alloc_max", &current_max, &size, nullptr, 0) != 0) {
+    return result;
+  }
+  if (current_max == 0) {
+    // Off by default; turn it on so later reports can date allocations. Nothing recorded yet this time.
+    ssize_t wanted = kRecentAllocMax;
+    (void)mallctl("experimental.prof_recent.alloc_max", nullptr, nullptr, &wanted, sizeof(wanted));
+    return result;
+  }
+  std::string json;
+  using WriteCallback = void (*)(void*, const char*);
+  WriteCallback callback = [](void* opaque, const char* text) { static_cast<std::string*>(opaque)->append(text); };
+  // The ctl takes {write_cb, cbopaque} as one value.
+  struct {
+    WriteCallback write;
+    void* opaque;
+  } arguments{callback, &json};
+  if (mallctl("experimental.prof_recent.alloc_dump", nullptr, nullptr, &arguments, sizeof(arguments)) != 0) {
+    return result;
+  }
+  // alloc_time is CLOCK_MONOTONIC nanoseconds (steady_clock on Linux); map it onto the wall clock.
+  const auto steady_now = std::chrono::steady_clock::now();
+  const auto system_now = std::chrono::system_clock::now();
+  const auto parsed = nlohmann::json::parse(json, nullptr, false);
+  if (parsed.is_discarded() || !parsed.contains("recent_alloc") || !parsed["recent_alloc"].is_array()) {
+    return result;
+  }
+  std::vector<std::uint64_t> frames;
+  for (const auto& record : parsed["recent_alloc"]) {
+    if (!record.is_object() || record.value("released", true) || !record.contains("alloc_trace") ||
+        !record.contains("alloc_time") || !record["alloc_time"].is_number_unsigned()) {
+      continue;
+    }
+    frames.clear();
+    for (const auto& address : record["alloc_trace"]) {
+      if (address.is_string()) {
+        frames.push_back(std::strtoull(address.get_ref<const std::string&>().c_str(), nullptr, 16));
+      }
+    }
+    if (frames.empty()) {
+      continue;
+    }
+    std::size_t first = first_caller_frame(frames, symbolizer);
+    if (first == frames.size()) {
+      first = frames.size() - 1;
+    }
+    const auto alloc_steady =
+        std::chrono::steady_clock::time_point(std::chrono::nanoseconds(record["alloc_time"].get<std::uint64_t>()));
+    const auto wall =
+        system_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(steady_now - alloc_steady);
+    auto [it, inserted] = result.try_emplace(frames[first], wall);
+    if (!inserted && wall < it->second) {
+      it->second = wall;
+    }
+  }
+#else
+  (void)symbolizer;
+#endif
+  return result;
+}
+
+}  // namespace
+
+const char* to_string(LeakSeverity severity) noexcept {
+  switch (severity) {
+    case LeakSeverity::none:
+      return "none";
+    case LeakSeverity::low:
+      return "low";
+    case LeakSeverity::medium:
+      return "medium";
+    case LeakSeverity::high:
+      return "high";
+  }
+  return "none";
+}
+
+LeakSeverity classify_leak_severity(std::uint64_t total_leaked_bytes, double total_growth_bytes_per_sec) noexcept {
+  if (total_leaked_bytes == 0 && total_growth_bytes_per_sec <= 0) {
+    return LeakSeverity::none;
+  }
+  if (total_leaked_bytes >= kHighLeakedBytes || total_growth_bytes_per_sec >= kHighGrowth) {
+    return LeakSeverity::high;
+  }
+  if (total_leaked_bytes >= kMediumLeakedBytes || total_growth_bytes_per_sec >= kMediumGrowth) {
+    return LeakSeverity::medium;
+  }
+  return LeakSeverity::low;
+}
+
+LeakDetector::LeakDetector(ProfilingConfig config, const Clock& clock, Symbolizer* symbolizer)
+    : config_(std::move(config)),
+      clock_(clock),
+      symbolizer_(symbolizer != nullptr ? symbolizer : &Symbolizer::shared()),
+      origin_(clock.steady_now()) {}
+
+LeakDetector::~LeakDetector() {
+  stop();
+}
+
+std::optional<ProfilingError> LeakDetector::observe() {
+  auto profile = capture_heap_profile(config_.dump_directory);
+  if (!profile) {
+    return profile.error();
+  }
+  observe(profile.value());
+  return std::nullopt;
+}
+
+void LeakDetector::observe(const HeapProfile& profile) {
+  const auto sites = aggregate_by_site(profile, *symbolizer_);  // symbolizes outside the history lock
+  const double t_sec = std::chrono::duration<double>(clock_.steady_now() - origin_).count();
+  std::lock_guard lock(mutex_);
+  record_locked(sites, t_sec, profile.sample_period);
+}
+
+void LeakDetector::record_locked(const std::vector<HeapSite>& sites, double t_sec, std::uint64_t period) {
+  if (period != sample_period_) {
+    sites_.clear();  // counts sampled at another rate are not comparable (prof.reset also zeroes them)
+    sample_period_ = period;
+  }
+  ++observations_;
+  for (const auto& site : sites) {
+    if (!(site.counts.live_bytes > 0)) {
+      continue;
+    }
+    auto it = sites_.find(site.address);
+    if (it == sites_.end()) {
+      if (sites_.size() >= config_.max_tracked_sites) {
+        // Evict the site seen least recently, then the smallest: the bound holds however many sites churn.
+        auto victim = sites_.end();
+        for (auto candidate = sites_.begin(); candidate != sites_.end(); ++candidate) {
+          if (victim == sites_.end() ||
+              candidate->second.last_seen_observation < victim->second.last_seen_observation ||
+              (candidate->second.last_seen_observation == victim->second.last_seen_observation &&
+               candidate->second.points.back().live_bytes < victim->second.points.back().live_bytes)) {
+            victim = candidate;
+          }
+        }
+        if (victim == sites_.end() || victim->second.last_seen_observation == observations_) {
+          continue;  // every tracked site is live in this observation: keep them, drop the newcomer
+        }
+        sites_.erase(victim);
+      }
+      it = sites_.emplace(site.address, SiteHistory{}).first;
+      it->second.first_growth_t_sec = t_sec;
+    }
+    auto& history = it->second;
+    history.points.push_back(Point{t_sec, site.counts.live_bytes, site.counts.live_objects});
+    if (history.points.size() > kMaxPointsPerSite) {
+      history.points.pop_front();
+    }
+    history.stack = site.stack;
+    history.sampled_live_objects = site.counts.sampled_live_objects;
+    history.last_seen_observation = observations_;
+  }
+  // Sites absent from this dump hold nothing now; record the zero so a freed site's slope falls.
+  for (auto it = sites_.begin(); it != sites_.end();) {
+    auto& history = it->second;
+    if (history.last_seen_observation != observations_) {
+      if (observations_ - history.last_seen_observation > kMaxPointsPerSite) {
+        it = sites_.erase(it);
+        continue;
+      }
+      history.points.push_back(Point{t_sec, 0, 0});
+      if (history.points.size() > kMaxPointsPerSite) {
+        history.points.pop_front();
+      }
+      history.sampled_live_objects = 0;
+    }
+    ++it;
+  }
+}
+
+LeakReport LeakDetector::analyze() const {
+  std::lock_guard lock(mutex_);
+  return analyze_locked();
+}
+
+LeakReport LeakDetector::analyze_locked() const {
+  LeakReport report;
+  report.timestamp = clock_.system_now();
+  report.observations = static_cast<std::uint32_t>(observations_);
+  report.tracked_sites = static_cast<std::uint32_t>(sites_.size());
+  report.sample_interval_bytes = sample_period_;
+  report.interval_sec = config_.leak_detection_interval_sec;
+  report.available = observations_ > 0 || HeapProfilingControl::available();
+  if (!report.available) {
+    report.reason = HeapProfilingControl::unavailable_error().to_string();
+    return report;
+  }
+  const double now_sec = std::chrono::duration<double>(clock_.steady_now() - origin_).count();
+  const auto recent = oldest_live_recent(*symbolizer_);
+  for (const auto& [address, history] : sites_) {
+    if (history.points.size() < std::max<std::uint32_t>(config_.leak_min_observations, 2)) {
+      continue;
+    }
+    const double current = history.points.back().live_bytes;
+    if (current < static_cast<double>(config_.leak_min_bytes)) {
+      continue;
+    }
+    const Fit fit = least_squares(history.points);
+    if (fit.slope < config_.leak_min_growth_bytes_per_sec || fit.r_squared < config_.leak_min_r_squared) {
+      continue;
+    }
+    MemoryLeak leak;
+    const auto& frame = symbolizer_->resolve(address);
+    leak.location = frame.location();
+    leak.function = frame.function;
+    leak.file = frame.file;
+    leak.line = frame.line;
+    leak.size = static_cast<std::uint64_t>(std::llround(current));
+    leak.objects = static_cast<std::uint64_t>(std::llround(history.points.back().live_objects));
+    leak.growth_rate = fit.slope;
+    leak.r_squared = fit.r_squared;
+    leak.observations = static_cast<std::uint32_t>(history.points.size());
+    leak.relative_error =
+        history.sampled_live_objects > 0 ? 1.0 / std::sqrt(static_cast<double>(history.sampled_live_objects)) : 1.0;
+    // More observations and more samples make the verdict firmer; the fit quality caps it.
+    const double depth = 1.0 - std::exp(-static_cast<double>(history.points.size()) /
+                                        static_cast<double>(std::max<std::uint32_t>(config_.leak_min_observations, 1)));
+    leak.confidence = std::clamp(fit.r_squared * depth * (1.0 - std::min(leak.relative_error, 1.0)), 0.0, 1.0);
+    const double first_sec = history.first_growth_t_sec.value_or(history.points.front().t_sec);
+    auto allocation_time = report.timestamp - std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                                  std::chrono::duration<double>(now_sec - first_sec));
+    if (const auto found = recent.find(address); found != recent.end() && found->second < allocation_time) {
+      allocation_time = found->second;
+    }
+    leak.allocation_time = allocation_time;
+    leak.age = std::chrono::duration_cast<std::chrono::seconds>(report.timestamp - allocation_time);
+    for (std::size_t i = 0; i < history.stack.size() && i < kMaxStackFrames; ++i) {
+      leak.stack.push_back(symbolizer_->resolve(history.stack[i]).location());
+    }
+    report.total_leaked_bytes += leak.size;
+    report.total_growth_rate += leak.growth_rate;
+    report.leaks.push_back(std::move(leak));
+  }
+  std::sort(report.leaks.begin(), report.leaks.end(),
+            [](const MemoryLeak& a, const MemoryLeak& b) { return a.size > b.size; });
+  report.leak_count = static_cast<std::uint32_t>(report.leaks.size());
+  report.severity = report.leaks.empty() ? LeakSeverity::none
+                                         : classify_leak_severity(report.total_leaked_bytes, report.total_growth_rate);
+  return report;
+}
+
+LeakReport LeakDetector::detect() {
+  if (auto error = observe()) {
+    LeakReport report = analyze();
+    if (observations_ == 0) {
+      report.available = false;
+    }
+    report.reason = error->to_string();
+    return report;
+  }
+  LeakReport report = analyze();
+  publish(report);
+  return report;
+}
+
+void LeakDetector::publish(LeakReport report) {
+  auto shared = std::make_shared<const LeakReport>(std::move(report));
+  std::lock_guard lock(published_mutex_);
+  latest_ = std::move(shared);
+}
+
+std::shared_ptr<const LeakReport> LeakDetector::latest() const {
+  std::lock_guard lock(published_mutex_);
+  return latest_;
+}
+
+void LeakDetector::clear() {
+  std::lock_guard lock(mutex_);
+  sites_.clear();
+  observations_ = 0;
+}
+
+void LeakDetector::start() {
+  std::lock_guard lock(thread_mutex_);
+  if (thread_.joinable()) {
+    return;
+  }
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void LeakDetector::stop() {
+  {
+    std::lock_guard lock(thread_mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void LeakDetector::run() {
+  const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(std::max(config_.leak_detection_interval_sec, 0.001)));
+  std::unique_lock lock(thread_mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    try {
+      if (auto error = observe()) {
+        LeakReport report = analyze();
+        report.reason = error->to_string();
+        publish(std::move(report));
+      } else {
+        publish(analyze());
+      }
+    } catch (const std::exception&) {
+      // Out of memory while analysing: skip this round rather than end the thread.
+    }
+    lock.lock();
+    wake_.wait_for(lock, interval, [this] { return stopping_; });
+  }
+}
+
+}  // namespace riptide::performance

@@ -1,0 +1,135 @@
+#include "riptide/performance/profiling/profiling_json.hpp"
+
+#include <cmath>
+
+#include "riptide/performance/core/time_format.hpp"
+
+namespace riptide::performance {
+namespace {
+
+// JSON has no infinity; a ratio with no frees in the interval is reported as null.
+nlohmann::json finite_or_null(double value) {
+  return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+nlohmann::json to_json(const MemoryLeak& leak) {
+  return nlohmann::json{
+      {"location", leak.location},
+      {"size", leak.size},
+      {"age_seconds", leak.age.count()},
+      {"allocation_time", format_rfc3339_utc(leak.allocation_time)},
+      {"function", leak.function},
+      {"file", leak.file},
+      {"line", leak.line},
+      {"objects", leak.objects},
+      {"growth_rate", leak.growth_rate},
+      {"r_squared", leak.r_squared},
+      {"confidence", leak.confidence},
+      {"relative_error", leak.relative_error},
+      {"observations", leak.observations},
+      {"stack", leak.stack},
+  };
+}
+
+nlohmann::json to_json(const LeakReport& report) {
+  nlohmann::json leaks = nlohmann::json::array();
+  for (const auto& leak : report.leaks) {
+    leaks.push_back(to_json(leak));
+  }
+  nlohmann::json out{
+      {"timestamp", format_rfc3339_utc(report.timestamp)},
+      {"leak_count", report.leak_count},
+      {"total_leaked_bytes", report.total_leaked_bytes},
+      {"leaks", std::move(leaks)},
+      {"severity", to_string(report.severity)},
+      {"total_growth_rate", report.total_growth_rate},
+      {"available", report.available},
+      {"observations", report.observations},
+      {"tracked_sites", report.tracked_sites},
+      {"sample_interval_bytes", report.sample_interval_bytes},
+      {"interval_sec", report.interval_sec},
+  };
+  if (!report.reason.empty()) {
+    out["reason"] = report.reason;
+  }
+  return out;
+}
+
+nlohmann::json to_json(const AllocationSite& site) {
+  return nlohmann::json{
+      {"location", site.location},
+      {"allocation_count", site.count},
+      {"total_bytes", site.total_bytes},
+      {"average_size", site.average_size},
+      {"percentage_of_total", site.percentage_of_total},
+      {"function", site.function},
+      {"file", site.file},
+      {"line", site.line},
+      {"relative_error", site.relative_error},
+      {"stack", site.stack},
+  };
+}
+
+nlohmann::json to_json(const AllocationStats& stats) {
+  nlohmann::json by_count = nlohmann::json::array();
+  for (const auto& site : stats.top_allocators) {
+    by_count.push_back(to_json(site));
+  }
+  nlohmann::json by_bytes = nlohmann::json::array();
+  for (const auto& site : stats.top_allocators_by_bytes) {
+    by_bytes.push_back(to_json(site));
+  }
+  nlohmann::json size_classes = nlohmann::json::array();
+  for (const auto& size_class : stats.size_classes) {
+    size_classes.push_back({{"size", size_class.size},
+                            {"allocations", size_class.allocations},
+                            {"deallocations", size_class.deallocations},
+                            {"live", size_class.live}});
+  }
+  nlohmann::json out{
+      {"timestamp", format_rfc3339_utc(stats.timestamp)},
+      {"top_allocators", std::move(by_count)},
+      {"total_allocations", stats.total_allocations},
+      {"average_allocation_size", stats.average_allocation_size},
+      {"median_allocation_size", stats.median_allocation_size},
+      {"allocation_rate_per_second", stats.allocation_rate_per_second},
+      {"top_allocators_by_bytes", std::move(by_bytes)},
+      {"sites_basis", stats.sites_basis},
+      {"sites_available", stats.sites_available},
+      {"sample_interval_bytes", stats.sample_interval_bytes},
+      {"available", stats.available},
+      {"total_deallocations", stats.total_deallocations},
+      {"total_allocated_bytes", stats.total_allocated_bytes},
+      {"deallocation_rate_per_second", stats.deallocation_rate_per_second},
+      {"live_allocations", stats.live_allocations},
+      {"allocation_deallocation_ratio", finite_or_null(stats.allocation_deallocation_ratio)},
+      {"size_classes", std::move(size_classes)},
+      {"recommendations", stats.recommendations},
+  };
+  if (!stats.reason.empty()) {
+    out["reason"] = stats.reason;
+  }
+  return out;
+}
+
+nlohmann::json to_json(const HeapProfilingStatus& status) {
+  nlohmann::json out{
+      {"available", status.available},
+      {"jemalloc", status.jemalloc},
+      {"compiled_with_prof", status.compiled_with_prof},
+      {"enabled_at_start", status.enabled_at_start},
+      {"active", status.active},
+      {"accumulating", status.accumulating},
+      {"lg_sample", status.lg_sample},
+      {"sample_interval_bytes", status.sample_interval_bytes},
+  };
+  if (!status.reason.empty()) {
+    out["reason"] = status.reason;
+    out["fix"] = status.fix;
+  }
+  return out;
+}
+
+}  // namespace riptide::performance
