@@ -2,8 +2,13 @@
 // Debian's, and the static report inlines everything (no request leaves the file).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "examples/chromium.hpp"
 
 #include "riptide/performance/http/dashboard_assets.hpp"
 
@@ -55,4 +60,61 @@ TEST(DashboardAssets, StaticReportInlinesScriptsAndData) {
   EXPECT_NE(html.find("leak_page_bytes_for_demo<\\/script>"), std::string::npos);
   EXPECT_NE(html.find("<title>report &lt;1&gt;</title>"), std::string::npos);
   EXPECT_NE(html.find("Chart.js v3"), std::string::npos);
+}
+
+// The page's script against realistic endpoint bodies, in a real browser: the static report draws every
+// chart and table from the data it carries.
+TEST(DashboardAssets, StaticReportDrawsChartsAndTablesInChromium) {
+  if (riptide::test::chromium_path().empty()) GTEST_SKIP() << "chromium not installed (RIPTIDE_PERF_TEST_CHROMIUM)";
+  nlohmann::json data;
+  nlohmann::json points = nlohmann::json::array();
+  nlohmann::json history = nlohmann::json::array();
+  for (int i = 0; i < 20; ++i) {
+    const std::string ts = "2026-01-01T10:00:" + std::string(i < 10 ? "0" : "") + std::to_string(i) + "Z";
+    points.push_back({{"timestamp", ts},
+                      {"memory_usage", 40'000'000 + i * 500'000},
+                      {"rss_bytes", 80'000'000 + i * 600'000},
+                      {"allocation_count", 1000 * i * i},
+                      {"deallocation_count", 900 * i * i}});
+    history.push_back({{"timestamp", ts}, {"p50_ms", 3.0 + i * 0.1}, {"p95_ms", 120.0}, {"pages_per_second", 180.0}});
+  }
+  data["/metrics/memory/trend"] = {{"data_points", points}};
+  data["/metrics/memory/snapshot"] = {{"timestamp", "2026-01-01T10:00:19Z"},
+                                      {"session_id", "0e7c2b6e-1b7a-4f7e-9a51-8d1c3f0b2a11"},
+                                      {"rss_bytes", 91'400'000},
+                                      {"heap_bytes", 49'500'000},
+                                      {"jemalloc", {{"resident", 60'000'000}}}};
+  data["/metrics/memory/leaks"] = {{"leak_count", 1},
+                                   {"leaks",
+                                    {{{"location", "leak_page_bytes_for_demo (examples/scraper_demo.cpp:142)"},
+                                      {"size", 9'000'000},
+                                      {"age_seconds", 19},
+                                      {"allocation_time", "2026-01-01T10:00:00Z"}}}}};
+  data["/metrics/memory/allocations"] = {{"top_allocators",
+                                          {{{"location", "riptide::example::Site::generate_page"},
+                                            {"allocation_count", 5000},
+                                            {"total_bytes", 90'000'000},
+                                            {"average_size", 18000},
+                                            {"percentage_of_total", 61.5}}}},
+                                         {"allocation_rate_per_second", 4200.0}};
+  data["/metrics/memory/health"] = {{"status", "warning"}};
+  data["/metrics/performance"] = {{"history", history},
+                                  {"breakers", {{{"name", "flaky.example"}, {"state", "open"}, {"failure_rate", 0.7}}}},
+                                  {"cache", {{"hits", 300}, {"misses", 700}}}};
+  data["flamegraph_folded"] =
+      "main;worker;leak_page_bytes_for_demo 9000000\nmain;worker;riptide::example::parse_html 3000000\n";
+
+  const auto file = std::filesystem::path{std::getenv("RIPTIDE_PERF_BINARY_DIR")} / "dashboard_static_test.html";
+  std::ofstream{file} << http::render_static_dashboard(data.dump(), "static test");
+  const std::string dom = riptide::test::run_chromium("file://" + file.string(), "--dump-dom", 3000);
+  ASSERT_FALSE(dom.empty()) << "chromium printed nothing";
+  for (const char* chart : {"chart-memory", "chart-allocation-rate", "chart-latency", "chart-throughput"}) {
+    EXPECT_GT(std::atoi(riptide::test::attribute_of(dom, chart, "data-points").c_str()), 0) << chart;
+  }
+  const std::string leaks = riptide::test::element_of(dom, "leaks-table", "table");
+  EXPECT_NE(leaks.find("leak_page_bytes_for_demo"), std::string::npos) << leaks;
+  EXPECT_NE(riptide::test::element_of(dom, "breakers-table", "table").find("flaky.example"), std::string::npos);
+  EXPECT_NE(riptide::test::element_of(dom, "cache-table", "table").find("30.0 %"), std::string::npos);
+  EXPECT_GT(std::atoi(riptide::test::attribute_of(dom, "flamegraph", "data-frames").c_str()), 2);
+  EXPECT_NE(dom.find("class=\"frame leak\""), std::string::npos) << "leaking frame not highlighted";
 }

@@ -16,7 +16,7 @@ endif()
 # The dashboard assets: linked from the http library when it embeds them, otherwise compiled in here.
 riptide_perf_add_test(dashboard_assets_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/dashboard_assets_test.cpp
-  LIBS riptide::performance_core
+  LIBS riptide::performance_core nlohmann_json::nlohmann_json
   LABELS examples http)
 if(TARGET riptide_performance_http)
   get_target_property(http_has_dashboard riptide_performance_http RIPTIDE_PERF_HAS_DASHBOARD)

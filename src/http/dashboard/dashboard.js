@@ -262,6 +262,12 @@
     const p50s = hist ? seriesFrom(hist.points || hist, ['p50_ms', 'p50_latency_ms']) : [];
     const p95s = hist ? seriesFrom(hist.points || hist, ['p95_ms', 'p95_latency_ms']) : [];
     const ppss = hist ? seriesFrom(hist.points || hist, ['pages_per_second', 'throughput_pps']) : [];
+    // A report has no "now": its tiles show the last point of its history.
+    const last = (list) => (list.length ? list[list.length - 1].y : undefined);
+    if (p50 === undefined && p50s.length) {
+      text('tile-latency', fmtNumber(last(p50s), 0) + ' / ' + fmtNumber(last(p95s), 0) + ' ms');
+    }
+    if (pps === undefined && ppss.length) text('tile-pps', fmtNumber(last(ppss), 1));
     setSeries('chart-latency', 'points-latency',
               [p50s.length ? p50s : history.p50, p95s.length ? p95s : history.p95]);
     setSeries('chart-throughput', 'points-throughput', [ppss.length ? ppss : history.pps]);
