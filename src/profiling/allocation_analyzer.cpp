@@ -18,10 +18,6 @@ namespace {
 
 constexpr std::size_t kMaxStackFrames = 32;
 
-std::string indexed(const char* prefix, unsigned index, const char* suffix) {
-  return std::string(prefix) + std::to_string(index) + suffix;
-}
-
 // Seconds since this process started, for a first rate when there is no earlier reading.
 double process_uptime_seconds() {
   std::ifstream stat("/proc/self/stat");
@@ -66,11 +62,17 @@ struct Totals {
   std::uint64_t deallocations = 0;
 };
 
+// Requests include thread-cache hits; frees that stay in a thread cache are not counted per object, but
+// objects out of the arena are exact, so frees = requests - current.
+std::uint64_t frees_of(const SizeClassStats& size_class) {
+  return size_class.nrequests > size_class.current ? size_class.nrequests - size_class.current : 0;
+}
+
 Totals totals_of(const AllocationCounters& counters) {
   Totals totals;
   for (const auto& size_class : counters.size_classes) {
-    totals.allocations += size_class.allocations;
-    totals.deallocations += size_class.deallocations;
+    totals.allocations += size_class.nrequests;
+    totals.deallocations += frees_of(size_class);
   }
   return totals;
 }
@@ -78,35 +80,18 @@ Totals totals_of(const AllocationCounters& counters) {
 }  // namespace
 
 std::optional<AllocationCounters> read_allocation_counters() {
-  if (!JemallocCtl::usable() || !JemallocCtl::refresh_epoch()) {
+  static const JemallocStats stats;  // translates every MIB once
+  if (!stats.available() || !JemallocStats::refresh_epoch()) {
     return std::nullopt;
   }
-  AllocationCounters counters;
-  const auto bins = JemallocCtl::read_u32("arenas.nbins").value_or(0);
-  const auto large = JemallocCtl::read_u32("arenas.nlextents").value_or(0);
-  counters.size_classes.reserve(bins + large);
-  for (unsigned j = 0; j < bins; ++j) {
-    SizeClassStats size_class;
-    size_class.size = JemallocCtl::read_size(indexed("arenas.bin.", j, ".size").c_str()).value_or(0);
-    size_class.allocations =
-        JemallocCtl::read_u64(indexed("stats.arenas.4096.bins.", j, ".nrequests").c_str()).value_or(0);
-    size_class.live = JemallocCtl::read_size(indexed("stats.arenas.4096.bins.", j, ".curregs").c_str()).value_or(0);
-    // Frees that reach a thread cache are not counted per object; in-use regions are exact, so derive frees.
-    size_class.deallocations = size_class.allocations > size_class.live ? size_class.allocations - size_class.live : 0;
-    counters.size_classes.push_back(size_class);
+  auto counters = stats.read(/*with_size_classes=*/true);
+  if (!counters || !counters->size_classes) {
+    return std::nullopt;
   }
-  for (unsigned j = 0; j < large; ++j) {
-    SizeClassStats size_class;
-    size_class.size = JemallocCtl::read_size(indexed("arenas.lextent.", j, ".size").c_str()).value_or(0);
-    size_class.allocations =
-        JemallocCtl::read_u64(indexed("stats.arenas.4096.lextents.", j, ".nrequests").c_str()).value_or(0);
-    size_class.live =
-        JemallocCtl::read_size(indexed("stats.arenas.4096.lextents.", j, ".curlextents").c_str()).value_or(0);
-    size_class.deallocations = size_class.allocations > size_class.live ? size_class.allocations - size_class.live : 0;
-    counters.size_classes.push_back(size_class);
-  }
-  counters.read_at = std::chrono::steady_clock::now();
-  return counters;
+  AllocationCounters result;
+  result.size_classes = *counters->size_classes;
+  result.read_at = std::chrono::steady_clock::now();
+  return result;
 }
 
 AllocationAnalyzer::AllocationAnalyzer(ProfilingConfig config, const Clock& clock, Symbolizer* symbolizer,
@@ -147,14 +132,11 @@ AllocationStats AllocationAnalyzer::analyze(const std::optional<AllocationCounte
 
   if (counters) {
     stats.available = true;
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> by_size;  // (size, allocations)
     for (const auto& size_class : counters->size_classes) {
-      stats.total_allocations += size_class.allocations;
-      stats.total_deallocations += size_class.deallocations;
-      stats.total_allocated_bytes += size_class.allocations * size_class.size;
-      if (size_class.allocations > 0 || size_class.live > 0) {
-        stats.size_classes.push_back(size_class);
-      }
+      stats.total_allocations += size_class.nrequests;
+      stats.total_deallocations += frees_of(size_class);
+      stats.total_allocated_bytes += size_class.nrequests * size_class.size;
+      stats.size_classes.push_back(size_class);
     }
     stats.live_allocations =
         static_cast<std::int64_t>(stats.total_allocations) - static_cast<std::int64_t>(stats.total_deallocations);
@@ -164,7 +146,7 @@ AllocationStats AllocationAnalyzer::analyze(const std::optional<AllocationCounte
       const std::uint64_t half = (stats.total_allocations + 1) / 2;
       std::uint64_t seen = 0;
       for (const auto& size_class : counters->size_classes) {  // ascending size
-        seen += size_class.allocations;
+        seen += size_class.nrequests;
         if (seen >= half) {
           stats.median_allocation_size = size_class.size;
           break;

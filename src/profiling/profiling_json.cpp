@@ -84,9 +84,11 @@ nlohmann::json to_json(const AllocationStats& stats) {
   nlohmann::json size_classes = nlohmann::json::array();
   for (const auto& size_class : stats.size_classes) {
     size_classes.push_back({{"size", size_class.size},
-                            {"allocations", size_class.allocations},
-                            {"deallocations", size_class.deallocations},
-                            {"live", size_class.live}});
+                            {"large", size_class.large},
+                            {"nrequests", size_class.nrequests},
+                            {"nmalloc", size_class.nmalloc},
+                            {"ndalloc", size_class.ndalloc},
+                            {"current", size_class.current}});
   }
   nlohmann::json out{
       {"timestamp", format_rfc3339_utc(stats.timestamp)},

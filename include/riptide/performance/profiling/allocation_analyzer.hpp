@@ -12,6 +12,7 @@
 
 #include "riptide/performance/core/clock.hpp"
 #include "riptide/performance/core/config.hpp"
+#include "riptide/performance/memory/jemalloc_stats.hpp"
 #include "riptide/performance/profiling/heap_profile.hpp"
 
 namespace riptide::performance {
@@ -30,14 +31,6 @@ struct AllocationSite {
   double percentage_of_total = 0;  ///< share of all sampled bytes in the same basis, 0-100
   double relative_error = 0;       ///< ~1/sqrt(samples): how far the estimates may be off
   std::vector<std::string> stack;  ///< symbolized frames from this site outwards
-};
-
-/// One jemalloc size class with its exact counters.
-struct SizeClassStats {
-  std::uint64_t size = 0;           ///< bytes every allocation of this class occupies
-  std::uint64_t allocations = 0;    ///< requests served since start
-  std::uint64_t deallocations = 0;  ///< frees since start
-  std::uint64_t live = 0;           ///< currently allocated objects
 };
 
 /// jemalloc's per-size-class counters read once (after an epoch refresh).
@@ -66,7 +59,7 @@ struct AllocationStats {
   double deallocation_rate_per_second = 0;   ///< frees/s over the same interval
   std::int64_t live_allocations = 0;         ///< allocations - deallocations: objects alive now
   double allocation_deallocation_ratio = 0;  ///< interval allocations / deallocations; > 1 means growth
-  std::vector<SizeClassStats> size_classes;  ///< distribution, only classes that were ever used
+  std::vector<SizeClassStats> size_classes;  ///< distribution (nrequests per class), classes with traffic
 
   std::vector<std::string> recommendations;  ///< concrete advice derived from the figures above
 };
