@@ -1,11 +1,21 @@
-// The spec's Quick Start in C++. Grows with the library: for now it reports the build's features and
-// whether jemalloc serves this process.
+// The spec's Quick Start in C++. Grows with the library: for now it prints the effective configuration
+// (defaults < performance.toml < RIPTIDE_PERF_* variables), the build's features and whether jemalloc serves
+// this process.
 #include <riptide/performance.hpp>
 
 #include <iostream>
 
 int main() {
   namespace rp = riptide::performance;
+  rp::Config config;
+  try {
+    config = rp::Config::load();
+  } catch (const rp::ConfigError& e) {
+    std::cerr << "configuration error: " << e.what() << "\n";
+    return 2;
+  }
+  std::cout << config.to_toml() << "\n";
+
   const auto& jemalloc = rp::JemallocCtl::availability();
   std::cout << "riptide-performance " << RIPTIDE_PERF_VERSION << "\n"
             << "session: " << rp::make_uuid_v4() << "\n"

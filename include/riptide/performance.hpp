@@ -3,6 +3,7 @@
 // Usage: #include <riptide/performance.hpp>  and  namespace rp = riptide::performance;
 
 #include "riptide/performance/core/clock.hpp"
+#include "riptide/performance/core/config.hpp"
 #include "riptide/performance/core/duration.hpp"
 #include "riptide/performance/core/error.hpp"
 #include "riptide/performance/core/features.hpp"

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -246,6 +247,27 @@ TEST(ConfigKeys, SpecsExampleFileLoads) {
 }
 
 using Env = std::map<std::string, std::string>;
+
+TEST(ConfigDocs, EveryKeyAndVariableIsDocumented) {
+  const char* source_dir = std::getenv("RIPTIDE_PERF_SOURCE_DIR");
+  ASSERT_NE(source_dir, nullptr);
+  std::ifstream in(fs::path(source_dir) / "docs" / "configuration.md");
+  ASSERT_TRUE(in) << "docs/configuration.md";
+  const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const d::Field& f : d::fields()) {
+    const std::size_t begin = doc.find("### [" + std::string(f.section) + "]");
+    ASSERT_NE(begin, std::string::npos) << f.section;
+    const std::size_t end = doc.find("### [", begin + 1);
+    const std::string table = doc.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    EXPECT_NE(table.find("| `" + std::string(f.name) + "` | `" + d::to_toml_literal(d::read(rp::Config{}, f)) + "` |"),
+              std::string::npos)
+        << f.dotted() << " (row with its default)";
+    EXPECT_NE(table.find("`" + f.env_name() + "`"), std::string::npos) << f.env_name();
+  }
+  for (const d::EnvAlias& alias : d::env_aliases()) {
+    EXPECT_NE(doc.find("`" + std::string(alias.variable) + "`"), std::string::npos) << alias.variable;
+  }
+}
 
 // Runs in a fresh empty directory with the given RIPTIDE_PERF_* variables set, then restores both.
 class ScopedWorld {

@@ -120,10 +120,13 @@ struct Config {
   /// Defaults overlaid with TOML text; `source_name` is used in error messages ("performance.toml").
   [[nodiscard]] static Config from_toml(std::string_view toml_text, std::string_view source_name = "<string>");
 
-  /// Overlays TOML text onto this configuration (keys not present keep their values).
+  /// Overlays TOML text onto this configuration (keys not present keep their values). Checks each key's
+  /// type and range; relations between keys are checked by validate(), once every layer is applied.
   void apply_toml(std::string_view toml_text, std::string_view source_name);
 
-  /// Overlays RIPTIDE_PERF_* variables from `environment` (name -> value).
+  /// Overlays RIPTIDE_PERF_* variables from `environment` (name -> value; other names are ignored, as are
+  /// RIPTIDE_PERF_CONFIG and the test harness's RIPTIDE_PERF_TEST_*, _SOURCE_DIR, _BINARY_DIR). Checks like
+  /// apply_toml(); an unknown RIPTIDE_PERF_* name is an error that suggests the nearest valid one.
   void apply_environment(const std::map<std::string, std::string>& environment);
 
   /// Overlays RIPTIDE_PERF_* variables of this process.
