@@ -167,7 +167,9 @@ Symbolizer& Symbolizer::shared() {
 }
 
 bool is_allocator_frame(const SymbolizedFrame& frame) {
-  if (basename_of(frame.module).starts_with("libjemalloc")) {
+  // jemalloc, and libdw/libelf, which allocate only inside this library's symbolizer.
+  const auto module = basename_of(frame.module);
+  if (module.starts_with("libjemalloc") || module.starts_with("libdw") || module.starts_with("libelf")) {
     return true;
   }
   if (!frame.has_symbol) {

@@ -221,6 +221,10 @@ TEST_F(LiveHeapProfiling, FindsExactlyTheThreeLeakersAndExportsForPprof) {
   for (const auto& [function, bytes] : truth) {
     ASSERT_TRUE(by_function.contains(function)) << function << " not reported";
     const auto& leak = *by_function[function];
+    std::printf("leak %-20s estimated %10llu B, truth %10llu B (%+.1f%%), %.0f B/s, R2 %.3f, confidence %.2f, %s\n",
+                function.c_str(), static_cast<unsigned long long>(leak.size), static_cast<unsigned long long>(bytes),
+                100.0 * (static_cast<double>(leak.size) / static_cast<double>(bytes) - 1.0), leak.growth_rate,
+                leak.r_squared, leak.confidence, leak.location.c_str());
     EXPECT_NEAR(static_cast<double>(leak.size), static_cast<double>(bytes), 0.25 * static_cast<double>(bytes))
         << function;
     EXPECT_GT(leak.growth_rate, 0);
@@ -240,6 +244,10 @@ TEST_F(LiveHeapProfiling, FindsExactlyTheThreeLeakersAndExportsForPprof) {
   ASSERT_TRUE(stats.sites_available) << stats.reason;
   EXPECT_EQ(stats.sites_basis, "cumulative");
   ASSERT_FALSE(stats.top_allocators.empty());
+  for (std::size_t i = 0; i < stats.top_allocators.size() && i < 5; ++i) {
+    std::printf("top by count #%zu: %s count %llu\n", i + 1, stats.top_allocators[i].location.c_str(),
+                static_cast<unsigned long long>(stats.top_allocators[i].count));
+  }
   EXPECT_EQ(base_name(stats.top_allocators.front().function), "temporary_buffers");
   EXPECT_TRUE(stats.available);
   EXPECT_GT(stats.total_allocations, 24u * 20u * 5000u);
@@ -270,6 +278,8 @@ TEST_F(LiveHeapProfiling, FindsExactlyTheThreeLeakersAndExportsForPprof) {
       const std::regex line("\\s*([0-9.]+[kMG]?B)\\s+[0-9.]+%\\s+[0-9.]+%\\s+\\S+\\s+[0-9.]+%\\s+" + function + "\\b");
       std::smatch match;
       ASSERT_TRUE(std::regex_search(output, match, line)) << function << " missing from pprof -top:\n" << output;
+      std::printf("pprof %-20s %s (truth %llu B)\n", function.c_str(), match[1].str().c_str(),
+                  static_cast<unsigned long long>(bytes));
       EXPECT_NEAR(parse_pprof_size(match[1].str()), static_cast<double>(bytes), 0.25 * static_cast<double>(bytes))
           << function << "\n"
           << output;

@@ -48,7 +48,8 @@ class Symbolizer {
 
 /// Whether a frame belongs to the allocator machinery rather than to the code that asked for memory:
 /// jemalloc itself, malloc/calloc/realloc/aligned_alloc/posix_memalign, operator new/new[], libstdc++
-/// allocator templates, and riptide::performance's own functions. Leading frames for which this is true are
+/// allocator templates, and riptide::performance's own functions (with libdw/libelf, used only by the
+/// symbolizer). Leading frames for which this is true are
 /// skipped so a site is named after the caller.
 [[nodiscard]] bool is_allocator_frame(const SymbolizedFrame& frame);
 
