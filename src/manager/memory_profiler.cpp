@@ -1,7 +1,11 @@
 #include "riptide/performance/manager/memory_profiler.hpp"
 
 #include "riptide/performance/core/error.hpp"
+#include "riptide/performance/core/features.hpp"
 #include "riptide/performance/core/uuid.hpp"
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
+#include "riptide/performance/profiling/heap_profiling_control.hpp"
+#endif
 
 namespace riptide::performance {
 
@@ -19,6 +23,12 @@ MemoryProfiler::MemoryProfiler(std::string session_id, const Config& config, con
                        .accepted = "any non-empty text, usually a UUID v4"});
   }
   tracker_ = std::make_unique<MemoryTracker>(MemoryTrackerOptions::from_config(config_), clock);
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
+  if (config_.profiling.enabled) {
+    leak_detector_ = std::make_shared<LeakDetector>(config_.profiling, clock);
+    allocation_analyzer_ = std::make_shared<AllocationAnalyzer>(config_.profiling, clock);
+  }
+#endif
 }
 
 MemoryProfiler::~MemoryProfiler() {
@@ -27,10 +37,21 @@ MemoryProfiler::~MemoryProfiler() {
 
 void MemoryProfiler::start_profiling() {
   tracker_->start();
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
+  if (leak_detector_ && HeapProfilingControl::available()) {
+    leak_detector_->start();
+  }
+#endif
 }
 
 void MemoryProfiler::stop_profiling() noexcept {
   tracker_->stop();
+  if (leak_detector_) {
+    try {
+      leak_detector_->stop();
+    } catch (...) {  // joining cannot fail for a thread we started; never throw from a noexcept stop
+    }
+  }
 }
 
 bool MemoryProfiler::is_profiling() const noexcept {
@@ -39,6 +60,30 @@ bool MemoryProfiler::is_profiling() const noexcept {
 
 MemorySnapshot MemoryProfiler::get_current_snapshot() {
   return tracker_->take_snapshot(/*refresh_epoch=*/true);
+}
+
+LeakReport MemoryProfiler::detect_leaks() {
+  if (leak_detector_) {
+    return leak_detector_->detect();
+  }
+  LeakReport report;
+  report.timestamp = std::chrono::system_clock::now();
+  report.reason = RIPTIDE_PERF_HAS_MEMORY_PROFILING
+                      ? "leak detection is off (profiling.enabled = false)"
+                      : "built without heap profiling (RIPTIDE_PERF_MEMORY_PROFILING=OFF)";
+  return report;
+}
+
+AllocationStats MemoryProfiler::get_allocation_stats() {
+  if (allocation_analyzer_) {
+    return allocation_analyzer_->analyze();
+  }
+  AllocationStats stats;
+  stats.timestamp = std::chrono::system_clock::now();
+  stats.reason = RIPTIDE_PERF_HAS_MEMORY_PROFILING
+                     ? "allocation analysis is off (profiling.enabled = false)"
+                     : "built without heap profiling (RIPTIDE_PERF_MEMORY_PROFILING=OFF)";
+  return stats;
 }
 
 }  // namespace riptide::performance

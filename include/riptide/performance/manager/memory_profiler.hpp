@@ -4,6 +4,8 @@
 //   profiler.start_profiling();                // starts the background sampler
 //   rp::MemorySnapshot s = profiler.get_current_snapshot();   // s.rss_bytes, s.heap_bytes
 //   auto trend = profiler.tracker().trend(std::chrono::hours{1}, std::chrono::minutes{1});
+//   rp::LeakReport leaks = profiler.detect_leaks();            // leaks.leak_count, leaks.leaks[i].location
+//   rp::AllocationStats stats = profiler.get_allocation_stats();  // stats.top_allocators[i].count
 
 #include <memory>
 #include <string>
@@ -12,6 +14,8 @@
 #include "riptide/performance/core/config.hpp"
 #include "riptide/performance/memory/memory_snapshot.hpp"
 #include "riptide/performance/memory/memory_tracker.hpp"
+#include "riptide/performance/profiling/allocation_analyzer.hpp"
+#include "riptide/performance/profiling/leak_detector.hpp"
 
 namespace riptide::performance {
 
@@ -38,6 +42,16 @@ class MemoryProfiler {
   /// the history. Works whether or not profiling was started.
   [[nodiscard]] MemorySnapshot get_current_snapshot();
 
+  /// Spec detect_leaks(): takes a heap profile now and analyses it with the history gathered every
+  /// profiling.leak_detection_interval_sec while profiling runs. Without jemalloc's profiler (or with
+  /// profiling.enabled = false) the report says available = false with the reason and the fix.
+  [[nodiscard]] LeakReport detect_leaks();
+  /// Spec get_allocation_stats(): exact totals, rates and size distribution from jemalloc's counters plus the
+  /// top allocation sites from the sampled heap profile.
+  [[nodiscard]] AllocationStats get_allocation_stats();
+  /// The leak detector behind detect_leaks(); null when heap profiling is compiled out or disabled.
+  [[nodiscard]] std::shared_ptr<LeakDetector> leak_detector() const noexcept { return leak_detector_; }
+
   [[nodiscard]] MemoryTracker& tracker() noexcept { return *tracker_; }
   [[nodiscard]] const MemoryTracker& tracker() const noexcept { return *tracker_; }
   [[nodiscard]] const std::string& session_id() const noexcept { return session_id_; }
@@ -47,6 +61,9 @@ class MemoryProfiler {
   std::string session_id_;
   Config config_;
   std::unique_ptr<MemoryTracker> tracker_;
+  // shared_ptr: its deleter is bound where it is created, so builds without the profiling area still link.
+  std::shared_ptr<LeakDetector> leak_detector_;
+  std::shared_ptr<AllocationAnalyzer> allocation_analyzer_;
 };
 
 }  // namespace riptide::performance
