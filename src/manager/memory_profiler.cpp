@@ -80,9 +80,8 @@ AllocationStats MemoryProfiler::get_allocation_stats() {
   }
   AllocationStats stats;
   stats.timestamp = std::chrono::system_clock::now();
-  stats.reason = RIPTIDE_PERF_HAS_MEMORY_PROFILING
-                     ? "allocation analysis is off (profiling.enabled = false)"
-                     : "built without heap profiling (RIPTIDE_PERF_MEMORY_PROFILING=OFF)";
+  stats.reason = RIPTIDE_PERF_HAS_MEMORY_PROFILING ? "allocation analysis is off (profiling.enabled = false)"
+                                                   : "built without heap profiling (RIPTIDE_PERF_MEMORY_PROFILING=OFF)";
   return stats;
 }
 
