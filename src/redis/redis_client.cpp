@@ -286,7 +286,7 @@ std::unique_ptr<RedisClient::Connection> RedisClient::connect(std::string& error
   return connection;
 }
 
-std::unique_ptr<RedisClient::Connection> RedisClient::acquire(std::string& error) noexcept {
+std::unique_ptr<RedisClient::Connection> RedisClient::acquire(std::string& error, bool& fresh) noexcept {
   std::unique_lock lock(pool_mutex_);
   const auto deadline =
       std::chrono::steady_clock::now() +
@@ -295,10 +295,12 @@ std::unique_ptr<RedisClient::Connection> RedisClient::acquire(std::string& error
     if (!idle_.empty()) {
       auto connection = std::move(idle_.back());
       idle_.pop_back();
+      fresh = false;
       return connection;
     }
     if (open_connections_ < config_.pool_size) {
       ++open_connections_;
+      fresh = true;
       lock.unlock();
       auto connection = connect(error);
       if (!connection) {
@@ -352,25 +354,31 @@ RedisReply RedisClient::command(std::span<const std::string_view> argv) noexcept
       return RedisReply::make_unavailable("redis breaker open: " + last_error());
     }
     std::string error;
-    auto connection = acquire(error);
-    if (!connection) {
-      failures_.fetch_add(1, std::memory_order_relaxed);
-      on_failure(admission, error);
-      return RedisReply::make_unavailable(std::move(error));
-    }
+    redisReply* reply = nullptr;
+    std::unique_ptr<Connection> connection;
     std::vector<const char*> pointers(argv.size());
     std::vector<std::size_t> lengths(argv.size());
     for (std::size_t i = 0; i < argv.size(); ++i) {
       pointers[i] = argv[i].data();
       lengths[i] = argv[i].size();
     }
-    redisReply* reply = nullptr;
-    {
-      SigpipeGuard guard;
-      reply = static_cast<redisReply*>(
-          redisCommandArgv(connection->context, static_cast<int>(argv.size()), pointers.data(), lengths.data()));
-    }
-    if (reply == nullptr) {
+    // A pooled connection can have died while idle (server restarted, idle timeout): the command then
+    // fails before the server saw it, so it is tried once more on a fresh connection. Timeouts are not
+    // retried (the server may be executing it).
+    for (int attempt = 0; attempt < 2 && reply == nullptr; ++attempt) {
+      bool fresh = false;
+      connection = acquire(error, fresh);
+      if (!connection) {
+        failures_.fetch_add(1, std::memory_order_relaxed);
+        on_failure(admission, error);
+        return RedisReply::make_unavailable(std::move(error));
+      }
+      {
+        SigpipeGuard guard;
+        reply = static_cast<redisReply*>(
+            redisCommandArgv(connection->context, static_cast<int>(argv.size()), pointers.data(), lengths.data()));
+      }
+      if (reply != nullptr) break;
       const redisContext* context = connection->context;
       const bool timed_out = context->err == REDIS_ERR_IO && (std::strstr(context->errstr, "temporarily") != nullptr);
       error = "redis " + endpoint_.host + ":" + std::to_string(endpoint_.port) + ": " +
@@ -379,6 +387,10 @@ RedisReply RedisClient::command(std::span<const std::string_view> argv) noexcept
                : context->err != 0 ? std::string(context->errstr)
                                    : std::string("connection lost"));
       release(std::move(connection), false);
+      drop_idle();
+      if (fresh || timed_out) break;
+    }
+    if (reply == nullptr) {
       failures_.fetch_add(1, std::memory_order_relaxed);
       on_failure(admission, error);
       return RedisReply::make_unavailable(std::move(error));

@@ -89,7 +89,7 @@ class RedisClient {
   Admission admit() noexcept;
   void on_success(Admission admission) noexcept;
   void on_failure(Admission admission, const std::string& reason) noexcept;
-  std::unique_ptr<Connection> acquire(std::string& error) noexcept;
+  std::unique_ptr<Connection> acquire(std::string& error, bool& fresh) noexcept;
   void release(std::unique_ptr<Connection> connection, bool healthy) noexcept;
   std::unique_ptr<Connection> connect(std::string& error) noexcept;
   void drop_idle() noexcept;
