@@ -22,26 +22,38 @@ std::string position(std::string_view source_name, const toml::source_position& 
   return std::string(source_name) + ":" + std::to_string(where.line) + ":" + std::to_string(where.column);
 }
 
-// toml++ counts columns in code points; continuation bytes of UTF-8 do not advance the column.
-std::size_t byte_offset(std::string_view text, const toml::source_position& where) {
-  std::uint32_t line = 1;
-  std::uint32_t column = 1;
+// Byte offset of the first character of each line, so a position maps to bytes by scanning one line only.
+std::vector<std::size_t> line_starts(std::string_view text) {
+  std::vector<std::size_t> starts{0};
   for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      starts.push_back(i + 1);
+    }
+  }
+  return starts;
+}
+
+// toml++ counts columns in code points; continuation bytes of UTF-8 do not advance the column.
+std::size_t byte_offset(std::string_view text, const std::vector<std::size_t>& starts,
+                        const toml::source_position& where) {
+  if (where.line == 0 || where.line > starts.size() || where.column == 0) {
+    return std::string_view::npos;
+  }
+  std::uint32_t column = 1;
+  for (std::size_t i = starts[where.line - 1]; i < text.size(); ++i) {
     const auto c = static_cast<unsigned char>(text[i]);
     if ((c & 0xC0) == 0x80) {
       continue;
     }
-    if (line == where.line && column == where.column) {
+    if (column == where.column) {
       return i;
     }
     if (c == '\n') {
-      ++line;
-      column = 1;
-    } else {
-      ++column;
+      return std::string_view::npos;
     }
+    ++column;
   }
-  return line == where.line && column == where.column ? text.size() : std::string_view::npos;
+  return column == where.column ? text.size() : std::string_view::npos;
 }
 
 std::string clip(std::string_view text) {
@@ -52,9 +64,9 @@ std::string clip(std::string_view text) {
 }
 
 // The value exactly as the file spells it ("1_500", "\"30s\"", "[1, 2]").
-std::string written(std::string_view text, const toml::source_region& region) {
-  const std::size_t begin = byte_offset(text, region.begin);
-  const std::size_t end = byte_offset(text, region.end);
+std::string written(std::string_view text, const std::vector<std::size_t>& starts, const toml::source_region& region) {
+  const std::size_t begin = byte_offset(text, starts, region.begin);
+  const std::size_t end = byte_offset(text, starts, region.end);
   if (begin == std::string_view::npos || end == std::string_view::npos || end < begin) {
     return {};
   }
@@ -222,6 +234,7 @@ class TomlReader {
       : config_(config), text_(text), source_(source_name), origins_(origins) {}
 
   void read() {
+    line_starts_ = line_starts(text_);
     toml::table document;
     try {
       document = toml::parse(text_, std::string_view(source_));
@@ -258,7 +271,8 @@ class TomlReader {
     if (!node.is_table()) {
       steps.push_back({key.source().begin, [this, &key, &node, name, is_section] {
                          if (is_section) {
-                           throw make_error(position(source_, node.source().begin), name, written(text_, node.source()),
+                           throw make_error(position(source_, node.source().begin), name,
+                                            written(text_, line_starts_, node.source()),
                                             "is " + type_name(node.type()) + ", not a table", "a [" + name + "] table");
                          }
                          unknown_top_level_key(key, node);
@@ -294,7 +308,7 @@ class TomlReader {
         suggestion = f.dotted();
       }
     }
-    throw make_error(position(source_, key.source().begin), name, written(text_, node.source()),
+    throw make_error(position(source_, key.source().begin), name, written(text_, line_starts_, node.source()),
                      "unknown key outside any section; did you mean '" + suggestion + "'?",
                      "keys inside the sections [targets] [monitoring] [profiling] [cache] [limits] [http] [redis]");
   }
@@ -306,7 +320,7 @@ class TomlReader {
       unknown_key(section, key, node);
     }
     const std::string where = position(source_, node.source().begin);
-    const std::string as_written = written(text_, node.source());
+    const std::string as_written = written(text_, line_starts_, node.source());
     auto converted = convert(*field, node);
     if (const auto* problem = std::get_if<std::string>(&converted)) {
       throw make_error(where, field->dotted(), as_written, *problem, accepted_form(*field));
@@ -344,8 +358,9 @@ class TomlReader {
     if (suggestion.empty()) {
       suggestion = section + "." + closest(name, names);
     }
-    throw make_error(position(source_, key.source().begin), section + "." + name, written(text_, node.source()),
-                     "unknown key; did you mean '" + suggestion + "'?", "a key of [" + section + "]: " + join(names));
+    throw make_error(position(source_, key.source().begin), section + "." + name,
+                     written(text_, line_starts_, node.source()), "unknown key; did you mean '" + suggestion + "'?",
+                     "a key of [" + section + "]: " + join(names));
   }
 
   Config& config_;
@@ -353,6 +368,7 @@ class TomlReader {
   std::string source_;
   Origins* origins_;
   std::map<std::string, Set> sets_;
+  std::vector<std::size_t> line_starts_;
 };
 
 // redis://user:secret@host -> redis://user:<redacted>@host: the effective configuration goes to logs.
