@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string>
 
+#include "limiter_time.hpp"
 #include "riptide/performance/core/error.hpp"
 #include "riptide/performance/core/logger.hpp"
 
@@ -72,6 +73,11 @@ CircuitBreaker::CircuitBreaker(std::string name, CircuitBreakerConfig config, co
   minimum_calls_ = std::min(config_.minimum_number_of_calls, config_.sliding_window_size);
   entered_total_[static_cast<std::size_t>(CircuitState::closed)] = 1;
   last_used_ns_.store(now_ns(), std::memory_order_relaxed);
+}
+
+std::int64_t CircuitBreaker::usage_now_ns() const noexcept {
+  // Recency for the registry's eviction needs no precision; the coarse clock costs a few ns, not ~25.
+  return &clock_ == &system_clock() ? limits_detail::coarse_now_ns() : now_ns();
 }
 
 std::int64_t CircuitBreaker::now_ns() const noexcept {
@@ -150,7 +156,7 @@ void CircuitBreaker::record(bool failure, std::chrono::nanoseconds duration) noe
   std::optional<CircuitStateTransition> event;
   {
     std::lock_guard lock(mutex_);
-    last_used_ns_.store(now_ns(), std::memory_order_relaxed);
+    last_used_ns_.store(usage_now_ns(), std::memory_order_relaxed);
     ++(failure ? failed_total_ : successful_total_);
     const CircuitState state = state_.load(std::memory_order_relaxed);
     // Outcomes of calls that finish in OPEN, FORCED_OPEN or DISABLED are counted but judge nothing.

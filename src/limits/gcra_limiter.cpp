@@ -74,7 +74,6 @@ RateDecision GcraLimiter::check_n(std::uint32_t n) noexcept {
     }
     // Relaxed is enough: the TAT is the whole state and guards no other memory.
     if (tat_.compare_exchange_weak(tat, step.new_tat, std::memory_order_relaxed, std::memory_order_relaxed)) {
-      admitted_.fetch_add(n, std::memory_order_relaxed);
       return RateDecision{true, limit, step.remaining, {}, std::chrono::nanoseconds{step.reset_after_ns}};
     }
   }

@@ -11,7 +11,7 @@
 namespace riptide::performance {
 namespace {
 
-constexpr std::uint32_t kWays = 8;
+constexpr std::uint32_t kWays = 7;  // the lock and 7 tags fill the first cache line
 
 // Test-and-test-and-set: buckets are many and held for a few ns, so a mutex would only add size.
 void lock_spin(std::atomic<std::uint32_t>& lock) noexcept {
@@ -51,21 +51,31 @@ void check_quota(const RateQuota& quota, const char* key) {
   }
 }
 
+// 0 marks an empty way.
+std::uint64_t tag_of(std::uint64_t hash) noexcept {
+  return hash | 1u;
+}
+
 KeyedRateLimiter::QuotaParams params_of(const RateQuota& quota) noexcept {
   return {quota.period.count(), 1.0 / static_cast<double>(quota.period.count()), quota.burst};
 }
 
 }  // namespace
 
-// Tags first so a lookup reads one cache line, then the GCRA state of the matching way.
+// The lock and the tags share the first cache line and each way's state is half a line, so a hit reads
+// two lines. A tag is the whole 64-bit hash.
 struct alignas(64) KeyedRateLimiter::Bucket {
+  struct Way {
+    std::int64_t tat = 0;
+    std::int64_t period = 0;
+    double inverse_period = 0;  // saves a division per check
+    std::uint32_t burst = 0;
+  };
   std::atomic<std::uint32_t> lock{0};
   std::uint64_t tags[kWays] = {};  // 0: empty
-  std::int64_t tat[kWays] = {};
-  std::int64_t period[kWays] = {};
-  double inverse_period[kWays] = {};  // saves a division per check
-  std::uint32_t burst[kWays] = {};
+  alignas(64) Way ways[kWays];
 };
+static_assert(sizeof(KeyedRateLimiter::QuotaParams) <= 24);
 
 KeyedRateLimiter::KeyedRateLimiter(KeyedRateLimiterOptions options, const Clock& clock)
     : options_(options), clock_(&clock), clock_is_manual_(&clock != &system_clock()) {
@@ -93,7 +103,7 @@ std::uint64_t KeyedRateLimiter::hash(std::string_view key) const noexcept {
   h ^= h >> 27;
   h *= 0x94d049bb133111ebULL;
   h ^= h >> 31;
-  return h | 1;  // 0 marks an empty way
+  return h;
 }
 
 KeyedRateLimiter::Bucket& KeyedRateLimiter::bucket_for(std::uint64_t hash) const noexcept {
@@ -114,13 +124,14 @@ KeyedRateLimiter::QuotaParams KeyedRateLimiter::params_for(std::uint64_t hash) c
 
 RateDecision KeyedRateLimiter::check_n(std::string_view key, std::uint32_t n) noexcept {
   const std::uint64_t h = hash(key);
+  const std::uint64_t tag = tag_of(h);
   Bucket& bucket = bucket_for(h);
   std::int64_t now = now_ns();
 
   SpinGuard guard(bucket.lock);
   std::uint32_t way = ways_;
   for (std::uint32_t i = 0; i < ways_; ++i) {
-    if (bucket.tags[i] == h) {
+    if (bucket.tags[i] == tag) {
       way = i;
       break;
     }
@@ -133,38 +144,38 @@ RateDecision KeyedRateLimiter::check_n(std::string_view key, std::uint32_t n) no
         victim = i;
         break;
       }
-      if (bucket.tat[i] < bucket.tat[victim]) victim = i;
+      if (bucket.ways[i].tat < bucket.ways[victim].tat) victim = i;
     }
     if (bucket.tags[victim] != 0) {
-      (bucket.tat[victim] <= now ? idle_evictions_ : forced_evictions_).fetch_add(1, std::memory_order_relaxed);
+      (bucket.ways[victim].tat <= now ? idle_evictions_ : forced_evictions_).fetch_add(1, std::memory_order_relaxed);
     }
     new_keys_.fetch_add(1, std::memory_order_relaxed);
     // Lock order: bucket, then overrides (set_quota never holds both).
     const QuotaParams params = params_for(h);
     way = victim;
-    bucket.tags[way] = h;
-    bucket.tat[way] = 0;
-    bucket.period[way] = params.period;
-    bucket.inverse_period[way] = params.inverse_period;
-    bucket.burst[way] = params.burst;
+    bucket.tags[way] = tag;
+    bucket.ways[way].tat = 0;
+    bucket.ways[way].period = params.period;
+    bucket.ways[way].inverse_period = params.inverse_period;
+    bucket.ways[way].burst = params.burst;
   }
 
-  const std::int64_t period = bucket.period[way];
-  const std::uint64_t limit = bucket.burst[way];
+  const std::int64_t period = bucket.ways[way].period;
+  const std::uint64_t limit = bucket.ways[way].burst;
   const std::int64_t tolerance = period * static_cast<std::int64_t>(limit);
-  const double inverse = bucket.inverse_period[way];
+  const double inverse = bucket.ways[way].inverse_period;
   if (coarse_allowed_ && tolerance < coarse_min_tolerance_) now = limits_detail::precise_now_ns();
   if (n > limit) {
     refused_.fetch_add(1, std::memory_order_relaxed);
     return RateDecision{false, limit, 0, RateDecision::kNever, {}};
   }
-  const auto step = limits_detail::gcra_step(bucket.tat[way], now, period * n, period, tolerance, inverse);
+  const auto step = limits_detail::gcra_step(bucket.ways[way].tat, now, period * n, period, tolerance, inverse);
   if (!step.allowed) {
     refused_.fetch_add(1, std::memory_order_relaxed);
     return RateDecision{false, limit, step.remaining, std::chrono::nanoseconds{step.retry_after_ns},
                         std::chrono::nanoseconds{step.reset_after_ns}};
   }
-  bucket.tat[way] = step.new_tat;
+  bucket.ways[way].tat = step.new_tat;
   return RateDecision{true, limit, step.remaining, {}, std::chrono::nanoseconds{step.reset_after_ns}};
 }
 
@@ -176,13 +187,14 @@ void KeyedRateLimiter::set_quota(std::string_view key, RateQuota quota) {
     std::unique_lock lock(overrides_mutex_);
     overrides_[h] = params;
   }
+  const std::uint64_t tag = tag_of(h);
   Bucket& bucket = bucket_for(h);
   SpinGuard guard(bucket.lock);
   for (std::uint32_t i = 0; i < ways_; ++i) {
-    if (bucket.tags[i] == h) {
-      bucket.period[i] = params.period;
-      bucket.inverse_period[i] = params.inverse_period;
-      bucket.burst[i] = params.burst;
+    if (bucket.tags[i] == tag) {
+      bucket.ways[i].period = params.period;
+      bucket.ways[i].inverse_period = params.inverse_period;
+      bucket.ways[i].burst = params.burst;
     }
   }
 }
@@ -193,13 +205,14 @@ void KeyedRateLimiter::clear_quota(std::string_view key) {
     std::unique_lock lock(overrides_mutex_);
     overrides_.erase(h);
   }
+  const std::uint64_t tag = tag_of(h);
   Bucket& bucket = bucket_for(h);
   SpinGuard guard(bucket.lock);
   for (std::uint32_t i = 0; i < ways_; ++i) {
-    if (bucket.tags[i] == h) {
-      bucket.period[i] = default_params_.period;
-      bucket.inverse_period[i] = default_params_.inverse_period;
-      bucket.burst[i] = default_params_.burst;
+    if (bucket.tags[i] == tag) {
+      bucket.ways[i].period = default_params_.period;
+      bucket.ways[i].inverse_period = default_params_.inverse_period;
+      bucket.ways[i].burst = default_params_.burst;
     }
   }
 }
@@ -216,7 +229,7 @@ std::size_t KeyedRateLimiter::evict_idle() noexcept {
     Bucket& bucket = buckets_[b];
     SpinGuard guard(bucket.lock);
     for (std::uint32_t i = 0; i < ways_; ++i) {
-      if (bucket.tags[i] != 0 && bucket.tat[i] <= now) {
+      if (bucket.tags[i] != 0 && bucket.ways[i].tat <= now) {
         bucket.tags[i] = 0;
         ++evicted;
       }

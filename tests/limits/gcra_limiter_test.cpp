@@ -37,7 +37,6 @@ TEST(GcraLimiter, AdmitsTheBurstThenRefusesWithExactRetryAfter) {
   EXPECT_FALSE(limiter.check().allowed);
   clock.advance(1ns);
   EXPECT_TRUE(limiter.check().allowed);
-  EXPECT_EQ(limiter.admitted(), 51u);
   EXPECT_EQ(limiter.refused(), 2u);
 }
 
@@ -164,7 +163,6 @@ TEST(GcraLimiter, ThreadsTogetherNeverExceedTheBurstOnAFrozenClock) {
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(admitted.load(), 1000u);
-  EXPECT_EQ(limiter.admitted(), 1000u);
   EXPECT_EQ(limiter.refused(), 8u * 5000u - 1000u);
 }
 
@@ -190,7 +188,6 @@ TEST(GcraLimiter, ThreadsTogetherFollowTheRateWhileTimeMoves) {
   for (auto& thread : threads) thread.join();
   // The burst plus 1 cell per simulated ms is the most that may pass, whatever the interleaving.
   EXPECT_LE(admitted.load(), advanced_ms + 10u);
-  EXPECT_EQ(admitted.load(), limiter.admitted());
 }
 
 TEST(GcraLimiter, PicksTheCoarseClockOnlyWhenItCannotCostCells) {

@@ -126,6 +126,7 @@ class CircuitBreaker {
   };
 
   [[nodiscard]] std::int64_t now_ns() const noexcept;
+  [[nodiscard]] std::int64_t usage_now_ns() const noexcept;
   void record(bool failure, std::chrono::nanoseconds duration) noexcept;
   // Lock held. Starts a fresh window for `to`; returns the event to publish.
   CircuitStateTransition transition_locked(CircuitState to, Rates rates) noexcept;

@@ -45,8 +45,6 @@ class GcraLimiter {
   [[nodiscard]] const RateQuota& quota() const noexcept { return quota_; }
   /// True when this limiter reads the coarse clock (see ClockPrecision).
   [[nodiscard]] bool uses_coarse_clock() const noexcept { return source_ == TimeSource::coarse; }
-  /// Cells admitted since construction.
-  [[nodiscard]] std::uint64_t admitted() const noexcept { return admitted_.load(std::memory_order_relaxed); }
   /// Requests refused since construction.
   [[nodiscard]] std::uint64_t refused() const noexcept { return refused_.load(std::memory_order_relaxed); }
 
@@ -54,9 +52,9 @@ class GcraLimiter {
   enum class TimeSource : std::uint8_t { coarse, precise, clock };
   [[nodiscard]] std::int64_t now_ns() const noexcept;
 
-  // The TAT and the admitted counter share a cache line that check() writes anyway.
+  // One atomic read-modify-write per admitted check is the whole cost budget, so admissions are not
+  // counted here (ConcurrencyLimiter and the callers count requests); refusals are, off the fast path.
   alignas(64) std::atomic<std::int64_t> tat_{0};
-  std::atomic<std::uint64_t> admitted_{0};
   alignas(64) std::atomic<std::uint64_t> refused_{0};
   RateQuota quota_;
   std::int64_t period_ns_;

@@ -1,12 +1,12 @@
 #pragma once
 // Per-client GCRA limits with bounded state. Keys live in a fixed, set-associative table allocated once
-// (max_keys slots, 8 per bucket, each bucket with its own spin lock): a flood of distinct client ids
+// (max_keys slots, 7 per bucket, each bucket with its own spin lock): a flood of distinct client ids
 // never allocates and cannot grow memory, and threads only meet when they hit the same bucket.
 //
 // Only a 64-bit hash of each key is kept, never the key: two keys whose hashes collide would share one
-// limit (about 1 in 3*10^7 for a million live keys). When a new key finds its bucket full it takes the
+// limit (for 100,000 live keys, about 1 chance in 3*10^9). When a new key finds its bucket full it takes the
 // slot whose TAT is oldest; a slot whose TAT has passed is idle (indistinguishable from an unseen key),
-// so evicting it loses nothing. Evicting a still-active slot (all 8 active) hands that client a fresh
+// so evicting it loses nothing. Evicting a still-active slot (all 7 active) hands that client a fresh
 // burst; those forced evictions are counted so a table that is too small shows up in the metrics.
 
 #include <atomic>
@@ -78,9 +78,8 @@ class KeyedRateLimiter {
   [[nodiscard]] KeyedRateLimiterStats stats() const noexcept;
 
  private:
-  struct Bucket;
-
  public:
+  struct Bucket;
   // Per-slot copy of a quota (internal).
   struct QuotaParams {
     std::int64_t period;
