@@ -396,6 +396,27 @@ TEST(ConfigLookup, ReservedTestVariablesAreIgnored) {
   EXPECT_EQ(rp::Config::load(), rp::Config{});
 }
 
+TEST(ConfigLookup, ApplyProcessEnvironmentReadsThisProcess) {
+  ScopedWorld world(Env{{"RIPTIDE_PERF_REDIS_URL", "redis://localhost"}, {"RIPTIDE_PERF_LIMITS_DISTRIBUTED", "true"}});
+  rp::Config c;
+  c.apply_process_environment();
+  EXPECT_EQ(c.redis.url, "redis://localhost");
+  EXPECT_TRUE(c.limits.distributed);
+  EXPECT_NO_THROW(c.validate());
+}
+
+TEST(ConfigLookup, ApplyEnvironmentIgnoresOtherNamesAndTheFileVariable) {
+  rp::Config c;
+  c.apply_environment({{"PATH", "/bin"}, {"RIPTIDE_PERF_CONFIG", "/x.toml"}, {"RIPTIDE_PERF_TEST_REDIS_SERVER", "x"}});
+  EXPECT_EQ(c, rp::Config{});
+}
+
+TEST(ConfigLookup, EmptyVariableClearsAString) {
+  rp::Config c = rp::Config::from_toml("[http]\ntoken = \"abc\"\n");
+  c.apply_environment({{"RIPTIDE_PERF_HTTP_TOKEN", ""}});
+  EXPECT_EQ(c.http.token, "");
+}
+
 TEST(ConfigToml, RoundTripsEveryKey) {
   rp::Config c;
   for (const KeyCase& k : key_cases()) {
