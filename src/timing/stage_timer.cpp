@@ -80,6 +80,15 @@ void StageRegistry::advance() {
 }
 
 StageBreakdown StageRegistry::breakdown(std::chrono::nanoseconds request_time) const {
+  return make_breakdown(request_time, [](LatencyHistogram& h) { return h.cumulative(); });
+}
+
+StageBreakdown StageRegistry::window_breakdown(std::chrono::nanoseconds request_time) {
+  return make_breakdown(request_time, [](LatencyHistogram& h) { return h.window(); });
+}
+
+template <typename SnapshotOf>
+StageBreakdown StageRegistry::make_breakdown(std::chrono::nanoseconds request_time, SnapshotOf snapshot_of) const {
   StageBreakdown out;
   out.dropped_records = dropped_.load(std::memory_order_relaxed);
   const std::size_t n = size_.load(std::memory_order_acquire);
@@ -87,7 +96,7 @@ StageBreakdown StageRegistry::breakdown(std::chrono::nanoseconds request_time) c
   std::chrono::nanoseconds ai_total{0};
   bool has_ai = false;
   for (std::size_t i = 0; i < n; ++i) {
-    const HistogramSnapshot snap = slots_[i].histogram->cumulative();
+    const HistogramSnapshot snap = snapshot_of(*slots_[i].histogram);
     StageStats stats;
     stats.name = slots_[i].name;
     stats.count = snap.count;

@@ -104,14 +104,21 @@ class StageRegistry {
   void record(std::string_view name, std::chrono::nanoseconds duration) noexcept;
   [[nodiscard]] StageTimer time(std::string_view name) noexcept { return StageTimer(find_or_add(name)); }
 
-  /// Per-stage figures; `request_time` is the summed request latency (zero when unknown).
+  /// Per-stage figures since creation; `request_time` is the summed request latency over the same span
+  /// (zero when unknown).
   [[nodiscard]] StageBreakdown breakdown(std::chrono::nanoseconds request_time) const;
+  /// The same over each stage's sliding window (LatencyHistogram::window); `request_time` must cover the
+  /// same window.
+  [[nodiscard]] StageBreakdown window_breakdown(std::chrono::nanoseconds request_time);
   /// Stage names in registration order.
   [[nodiscard]] std::vector<std::string> names() const;
   /// Places sub-window marks on every stage histogram (see LatencyHistogram::advance).
   void advance();
 
  private:
+  template <typename SnapshotOf>
+  [[nodiscard]] StageBreakdown make_breakdown(std::chrono::nanoseconds request_time, SnapshotOf snapshot_of) const;
+
   struct Slot {
     std::string name;
     std::unique_ptr<LatencyHistogram> histogram;

@@ -1,0 +1,210 @@
+#pragma once
+// The facade of the spec's Quick Start: one object the host creates, starts, feeds with request and stage
+// timings, asks for metrics and target status, and stops for a report.
+//   auto manager = rp::PerformanceManager::create();       // defaults <- performance.toml <- env
+//   manager->start_monitoring();
+//   manager->record_request(latency);  { auto t = manager->time_stage("parse"); ... }
+//   rp::Metrics m = manager->get_metrics();
+//   rp::TargetStatus s = manager->check_targets();
+//   rp::PerformanceReport r = manager->stop_monitoring();   // r.to_json(), r.to_markdown()
+// Thread-safe. The hot-path calls (record_request, record_stage, time_stage) are noexcept, take no lock
+// and allocate nothing once a stage name has been seen.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "riptide/performance/core/clock.hpp"
+#include "riptide/performance/core/config.hpp"
+#include "riptide/performance/manager/memory_profiler.hpp"
+#include "riptide/performance/timing/latency_histogram.hpp"
+#include "riptide/performance/timing/stage_timer.hpp"
+#include "riptide/performance/timing/target_checker.hpp"
+#include "riptide/performance/timing/throughput.hpp"
+
+namespace riptide::performance {
+
+/// A reading of everything the targets are about. Latency, throughput and AI share cover the sliding
+/// window (monitoring.throughput_window_sec); memory is the latest sampler snapshot. MB are MiB.
+struct Metrics {
+  std::chrono::system_clock::time_point timestamp;  ///< when the reading was made
+  std::string allocator;                            ///< where heap figures come from ("jemalloc", "glibc", ...)
+
+  std::optional<double> memory_rss_mb;      ///< resident set size
+  std::optional<double> memory_virtual_mb;  ///< address space size
+  std::optional<double> heap_mb;            ///< bytes the application holds (jemalloc stats.allocated)
+  std::optional<std::uint64_t> heap_bytes;  ///< the same in bytes
+  // jemalloc counters (empty under other allocators).
+  std::optional<std::uint64_t> jemalloc_allocated_bytes;  ///< stats.allocated
+  std::optional<std::uint64_t> jemalloc_active_bytes;     ///< stats.active
+  std::optional<std::uint64_t> jemalloc_metadata_bytes;   ///< stats.metadata
+  std::optional<std::uint64_t> jemalloc_resident_bytes;   ///< stats.resident
+  std::optional<std::uint64_t> jemalloc_mapped_bytes;     ///< stats.mapped
+  std::optional<std::uint64_t> jemalloc_retained_bytes;   ///< stats.retained
+
+  std::optional<double> p50_latency_ms;              ///< windowed median request latency; empty without requests
+  std::optional<double> p95_latency_ms;              ///< windowed tail latency
+  std::optional<double> p99_latency_ms;              ///< windowed far tail
+  std::optional<double> mean_latency_ms;             ///< windowed mean
+  double throughput_pps = 0.0;                       ///< pages/s over the window (0 when nothing was recorded)
+  std::optional<double> throughput_since_start_pps;  ///< pages/s since the manager was created
+  std::uint64_t window_requests = 0;                 ///< requests in the window
+  std::uint64_t total_requests = 0;                  ///< requests since the manager was created
+  std::chrono::nanoseconds window{0};                ///< the window's real length
+  std::optional<double> ai_overhead_percent;         ///< time in stage "ai" / request time * 100 (docs/timing.md)
+  std::optional<std::string> bottleneck_stage;       ///< the stage with the most total time
+};
+
+/// One target's violations seen over a monitoring session (by periodic and explicit checks).
+struct ViolationRecord {
+  std::string target;                                ///< config key, e.g. "p95_latency_ms"
+  std::chrono::system_clock::time_point first_seen;  ///< first check that found it violated
+  std::chrono::system_clock::time_point last_seen;   ///< latest such check
+  std::uint64_t checks_violated = 0;                 ///< checks that found it violated
+  std::optional<double> worst_measured;              ///< furthest from the target
+  double limit = 0;                                  ///< the target
+  std::string last_message;                          ///< sentence of the latest violation
+};
+
+/// Memory over a monitoring session, from the sampler's history. MB are MiB.
+struct MemorySummary {
+  std::size_t samples = 0;                 ///< snapshots the figures rest on
+  std::optional<double> rss_start_mb;      ///< first sample of the session
+  std::optional<double> rss_end_mb;        ///< last sample
+  std::optional<double> rss_peak_mb;       ///< highest sample
+  std::optional<double> rss_mean_mb;       ///< mean of the samples
+  std::optional<double> heap_start_mb;     ///< first heap figure
+  std::optional<double> heap_end_mb;       ///< last heap figure
+  std::optional<double> heap_peak_mb;      ///< highest heap figure
+  double heap_growth_bytes_per_sec = 0.0;  ///< least-squares slope of heap bytes over the session
+  double heap_growth_r_squared = 0.0;      ///< how steady that slope is (1: a straight line)
+  std::string trend;                       ///< "growing", "shrinking", "stable" or "unknown" (too few samples)
+};
+
+/// Request latency since the manager was created.
+struct LatencySummary {
+  std::uint64_t count = 0;        ///< requests recorded
+  std::optional<double> mean_ms;  ///< exact mean
+  std::optional<double> p50_ms;   ///< within 0.8%
+  std::optional<double> p95_ms;   ///< within 0.8%
+  std::optional<double> p99_ms;   ///< within 0.8%
+  std::optional<double> max_ms;   ///< exact
+};
+
+struct PerformanceReport {
+  std::string session_id;                             ///< the memory profiler's session (UUID v4)
+  std::chrono::system_clock::time_point started_at;   ///< start_monitoring()
+  std::chrono::system_clock::time_point ended_at;     ///< stop_monitoring()
+  std::chrono::nanoseconds duration{0};               ///< ended_at - started_at (monotonic)
+  PerformanceTargets targets;                         ///< what was judged against
+  MemorySummary memory;                               ///< memory over the session
+  LatencySummary latency;                             ///< request latency (cumulative)
+  Throughput throughput;                              ///< window and since-start rates at the end
+  StageBreakdown stages;                              ///< per-stage figures and the bottleneck
+  TargetStatus final_status;                          ///< the check at stop time
+  std::vector<ViolationRecord> violations_over_time;  ///< every target violated during the session
+  std::vector<std::string> recommendations;           ///< what to look at first, most important first
+
+  /// The report as JSON (performance_json.hpp has the field list).
+  [[nodiscard]] nlohmann::json to_json() const;
+  /// The report as a Markdown document for people (tables and lists).
+  [[nodiscard]] std::string to_markdown() const;
+};
+
+class PerformanceManager {
+ public:
+  /// Configuration from Config::load(path): defaults <- performance.toml <- RIPTIDE_PERF_* variables.
+  /// Throws ConfigError naming source, key, value and what is accepted.
+  [[nodiscard]] static std::shared_ptr<PerformanceManager> create(
+      const std::optional<std::filesystem::path>& config_path = std::nullopt);
+  /// As create(), then `targets` (values set in code win); throws ConfigError when they are inconsistent.
+  [[nodiscard]] static std::shared_ptr<PerformanceManager> with_targets(const PerformanceTargets& targets);
+  /// Everything explicit (tests drive `clock`, which must outlive the manager). Validates `config`.
+  [[nodiscard]] static std::shared_ptr<PerformanceManager> with_config(const Config& config,
+                                                                       const Clock& clock = system_clock());
+
+  ~PerformanceManager();
+  PerformanceManager(const PerformanceManager&) = delete;
+  PerformanceManager& operator=(const PerformanceManager&) = delete;
+
+  /// Starts the memory sampler (when monitoring.enabled) and the checker thread, which every
+  /// sample_interval advances the latency windows and checks the targets. Idempotent.
+  void start_monitoring();
+  /// Stops both threads and returns the report of the session. Safe to call when not monitoring.
+  PerformanceReport stop_monitoring();
+  [[nodiscard]] bool is_monitoring() const;
+
+  [[nodiscard]] Metrics get_metrics();
+  /// Checks every target against get_metrics(); remembers violations for the report and logs them
+  /// (and a memory alert above memory_alert_mb) when they start, if monitoring.alert_on_violations.
+  [[nodiscard]] TargetStatus check_targets();
+
+  /// Hot path: one request (= one page) took `latency`.
+  void record_request(std::chrono::nanoseconds latency) noexcept { requests_.record(latency); }
+  /// Hot path: stage `name` took `duration` (e.g. "fetch", "parse", "ai").
+  void record_stage(std::string_view name, std::chrono::nanoseconds duration) noexcept {
+    stages_.record(name, duration);
+  }
+  /// Hot path: times stage `name` until the returned timer is destroyed.
+  [[nodiscard]] StageTimer time_stage(std::string_view name) noexcept { return stages_.time(name); }
+
+  /// One step of the checker thread: advance windows, check targets. Tests call it on a driven clock.
+  void tick();
+
+  /// The body of GET /metrics/performance: targets, status, latency, throughput, stages, memory.
+  [[nodiscard]] nlohmann::json performance_json();
+
+  [[nodiscard]] const Config& config() const noexcept { return config_; }
+  [[nodiscard]] const PerformanceTargets& targets() const noexcept { return config_.targets; }
+  [[nodiscard]] const std::string& session_id() const noexcept { return profiler_.session_id(); }
+  [[nodiscard]] MemoryProfiler& memory_profiler() noexcept { return profiler_; }
+  [[nodiscard]] LatencyHistogram& request_histogram() noexcept { return requests_; }
+  [[nodiscard]] StageRegistry& stages() noexcept { return stages_; }
+  [[nodiscard]] const Clock& clock() const noexcept { return clock_; }
+
+ private:
+  struct PrivateTag {};
+
+ public:
+  PerformanceManager(PrivateTag, const Config& config, const Clock& clock);
+
+ private:
+  [[nodiscard]] TargetMeasurements measurements_from(const Metrics& metrics) const;
+  void note_status(const TargetStatus& status, std::chrono::system_clock::time_point now);
+  [[nodiscard]] MemorySummary memory_summary(std::chrono::nanoseconds duration) const;
+  void run_checker();
+  void stop_threads() noexcept;
+
+  Config config_;
+  const Clock& clock_;
+  MemoryProfiler profiler_;
+  LatencyHistogram requests_;
+  StageRegistry stages_;
+  TargetChecker checker_;
+
+  mutable std::mutex state_mutex_;  // session times, violation history, previous states
+  bool monitoring_ = false;
+  std::chrono::system_clock::time_point started_at_;
+  std::chrono::steady_clock::time_point started_steady_;
+  std::map<std::string, ViolationRecord> violations_;
+  std::map<std::string, TargetState> last_states_;
+  bool memory_alert_active_ = false;
+
+  std::mutex thread_mutex_;  // checker thread lifecycle
+  std::condition_variable wake_;
+  bool stop_requested_ = false;
+  std::thread checker_thread_;
+};
+
+}  // namespace riptide::performance
