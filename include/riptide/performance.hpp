@@ -11,6 +11,13 @@
 #include "riptide/performance/core/time_format.hpp"
 #include "riptide/performance/core/uuid.hpp"
 #include "riptide/performance/memory/jemalloc_ctl.hpp"
+#include "riptide/performance/timing/cpu_profiler.hpp"
+#include "riptide/performance/timing/latency_histogram.hpp"
+#include "riptide/performance/timing/stage_timer.hpp"
+#include "riptide/performance/timing/target_checker.hpp"
+#include "riptide/performance/timing/throughput.hpp"
+#include "riptide/performance/manager/performance_json.hpp"
+#include "riptide/performance/manager/performance_manager.hpp"
 #if RIPTIDE_PERF_HAS_REDIS
 #include "riptide/performance/redis/redis_client.hpp"
 #include "riptide/performance/redis/redis_reply.hpp"
