@@ -468,6 +468,7 @@ class TinyLfuCache {
     void on_access(Node* node) noexcept {
       switch (node->queue) {
         case Queue::window:
+          if (window.sentinel.prev == node) break;  // already MRU: no writes to neighbours
           window.remove(node);
           window.push_mru(node);
           break;
@@ -478,6 +479,7 @@ class TinyLfuCache {
           demote_protected_overflow();
           break;
         case Queue::protected_:
+          if (protected_.sentinel.prev == node) break;
           protected_.remove(node);
           protected_.push_mru(node);
           break;
