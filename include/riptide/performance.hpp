@@ -22,3 +22,12 @@
 #include "riptide/performance/redis/redis_client.hpp"
 #include "riptide/performance/redis/redis_reply.hpp"
 #endif
+#if RIPTIDE_PERF_HAS_CACHE
+#include "riptide/performance/cache/cache_advisor.hpp"
+#include "riptide/performance/cache/cache_stats.hpp"
+#include "riptide/performance/cache/tiered_cache.hpp"
+#include "riptide/performance/cache/tiny_lfu_cache.hpp"
+#if RIPTIDE_PERF_HAS_REDIS
+#include "riptide/performance/cache/redis_cache.hpp"
+#endif
+#endif
