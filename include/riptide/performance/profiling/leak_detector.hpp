@@ -112,7 +112,7 @@ class LeakDetector {
     std::optional<double> first_growth_t_sec;
     std::uint64_t last_seen_observation = 0;
   };
-  static constexpr std::size_t kMaxPointsPerSite = 120;
+  static constexpr std::size_t kMaxPointsPerSite = 64;  // 32 min at the default 30 s
 
   void record_locked(const std::vector<HeapSite>& sites, double t_sec, std::uint64_t period);
   LeakReport analyze_locked() const;
