@@ -31,3 +31,14 @@
 #include "riptide/performance/cache/redis_cache.hpp"
 #endif
 #endif
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
+#include "riptide/performance/profiling/allocation_analyzer.hpp"
+#include "riptide/performance/profiling/enable_heap_profiling.hpp"
+#include "riptide/performance/profiling/heap_profile.hpp"
+#include "riptide/performance/profiling/heap_profiling_control.hpp"
+#include "riptide/performance/profiling/leak_detector.hpp"
+#include "riptide/performance/profiling/pprof_writer.hpp"
+#include "riptide/performance/profiling/profiling_error.hpp"
+#include "riptide/performance/profiling/profiling_json.hpp"
+#include "riptide/performance/profiling/symbolizer.hpp"
+#endif
