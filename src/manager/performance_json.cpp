@@ -5,7 +5,11 @@
 #include <sstream>
 
 #include "riptide/performance/core/duration.hpp"
+#include "riptide/performance/core/features.hpp"
 #include "riptide/performance/core/time_format.hpp"
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
+#include "riptide/performance/profiling/profiling_json.hpp"
+#endif
 
 namespace riptide::performance {
 namespace {
@@ -31,6 +35,28 @@ std::string num(const std::optional<double>& value, const char* unit = "") {
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, "%.1f%s", *value, unit);
   return buffer;
+}
+
+// Leak and allocation-site JSON belongs to the profiling area (one place); without it the report has none.
+nlohmann::json leaks_json(const PerformanceReport& r) {
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
+  if (r.leaks) {
+    return to_json(*r.leaks);
+  }
+#endif
+  (void)r;
+  return nullptr;
+}
+
+nlohmann::json sites_json(const PerformanceReport& r) {
+  nlohmann::json out = nlohmann::json::array();
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
+  for (const auto& site : r.top_allocation_sites) {
+    out.push_back(to_json(site));
+  }
+#endif
+  (void)r;
+  return out;
 }
 
 }  // namespace
@@ -156,6 +182,8 @@ void to_json(nlohmann::json& json, const PerformanceReport& r) {
           {"stages", r.stages},
           {"final_status", r.final_status},
           {"violations_over_time", r.violations_over_time},
+          {"leaks", leaks_json(r)},
+          {"top_allocation_sites", sites_json(r)},
           {"recommendations", r.recommendations}};
 }
 
@@ -209,6 +237,29 @@ std::string report_to_markdown(const PerformanceReport& r) {
      << num(r.memory.heap_end_mb, " MB") << " / " << num(r.memory.heap_peak_mb, " MB") << " |\n"
      << "| heap trend | " << r.memory.trend << " (" << num(r.memory.heap_growth_bytes_per_sec, " B/s") << ", R² "
      << num(r.memory.heap_growth_r_squared) << ") |\n\n";
+
+  md << "## Leaks and allocation sites\n\n";
+  if (!r.leaks) {
+    md << "Heap profiling was not part of this session.\n\n";
+  } else if (!r.leaks->available) {
+    md << "Heap profiling unavailable: " << r.leaks->reason << "\n\n";
+  } else if (r.leaks->leaks.empty()) {
+    md << "No suspected leaks after " << r.leaks->observations << " observations.\n\n";
+  } else {
+    md << "| Location | Size | Growth | Age |\n|---|---|---|---|\n";
+    for (const auto& leak : r.leaks->leaks) {
+      md << "| " << leak.location << " | " << num(static_cast<double>(leak.size) / (1024.0 * 1024.0), " MB") << " | "
+         << num(leak.growth_rate / 1024.0, " KiB/s") << " | " << duration_text(leak.age) << " |\n";
+    }
+    md << "\n";
+  }
+  if (!r.top_allocation_sites.empty()) {
+    md << "| Top allocation site | Allocations | Bytes |\n|---|---|---|\n";
+    for (const auto& site : r.top_allocation_sites) {
+      md << "| " << site.location << " | " << site.count << " | " << site.total_bytes << " |\n";
+    }
+    md << "\n";
+  }
 
   md << "## Violations during the session\n\n";
   if (r.violations_over_time.empty()) {

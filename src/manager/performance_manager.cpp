@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "riptide/performance/core/error.hpp"
+#include "riptide/performance/core/features.hpp"
 #include "riptide/performance/core/logger.hpp"
 #include "riptide/performance/core/time_format.hpp"
 #include "riptide/performance/core/uuid.hpp"
@@ -114,6 +115,13 @@ std::vector<std::string> make_recommendations(const PerformanceReport& report) {
     tips.push_back(text +
                    ": lower cache.max_size_mb or limits.max_concurrent_requests, and check "
                    "GET /metrics/memory/leaks for sites that keep growing.");
+  }
+  if (report.leaks && report.leaks->leak_count > 0 && !report.leaks->leaks.empty()) {
+    const auto& largest = report.leaks->leaks.front();
+    tips.push_back(std::to_string(report.leaks->leak_count) + " suspected leak(s), " +
+                   fixed1(static_cast<double>(report.leaks->total_leaked_bytes) / kMiB) +
+                   " MB in all; the largest at " + largest.location + " grows by " +
+                   fixed1(largest.growth_rate / 1024.0) + " KiB/s: see GET /metrics/memory/leaks.");
   }
   if (report.memory.trend == "growing") {
     tips.push_back("The heap grew steadily during the session (" +
@@ -421,6 +429,16 @@ PerformanceReport PerformanceManager::stop_monitoring() {
   report.latency.max_ms = cumulative.percentile_ms(100);
   report.throughput = measure_throughput(window, cumulative);
   report.stages = stages_.breakdown(std::chrono::nanoseconds{static_cast<std::int64_t>(cumulative.sum_ns)});
+  if (RIPTIDE_PERF_HAS_MEMORY_PROFILING && config_.profiling.enabled) {
+    // An explicit observation, as the spec's detect_leaks(): the report should not show stale suspects.
+    report.leaks = profiler_.detect_leaks();
+    if (config_.profiling.allocation_tracking) {
+      AllocationStats stats = profiler_.get_allocation_stats();
+      const std::size_t n = std::min<std::size_t>(stats.top_allocators_by_bytes.size(), 10);
+      report.top_allocation_sites.assign(stats.top_allocators_by_bytes.begin(),
+                                         stats.top_allocators_by_bytes.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+  }
   report.recommendations = make_recommendations(report);
   return report;
 }

@@ -200,14 +200,25 @@ void LatencyHistogram::advance_locked(std::chrono::steady_clock::time_point now)
 HistogramSnapshot LatencyHistogram::window() {
   const std::lock_guard lock(marks_mutex_);
   const auto now = clock_.steady_now();
-  // Base: the oldest mark inside the window; when every mark is older (nobody advanced for a whole
-  // window), the newest one, and the span says how long the view really is. Chosen before placing a
-  // new mark, which would otherwise become the base of an idle histogram and hide everything.
-  const Mark* base = &marks_.back();
+  // Base: the oldest mark inside the window, so the view spans window - step .. window when marks are
+  // placed regularly. When that mark is less than a step old (marks were not placed for a while, and a
+  // previous read just placed one), the newest mark at least a step old instead: the view is then longer
+  // than the window and the span says so, rather than an almost empty view.
+  const auto step = options_.window / options_.sub_windows;
+  const Mark* base = nullptr;
   for (const Mark& mark : marks_) {
     if (now - mark.at <= options_.window) {
       base = &mark;
       break;
+    }
+  }
+  if (base == nullptr || now - base->at < step) {
+    base = &marks_.front();
+    for (auto it = marks_.rbegin(); it != marks_.rend(); ++it) {
+      if (now - it->at >= step) {
+        base = &*it;
+        break;
+      }
     }
   }
   HistogramSnapshot out;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "riptide/performance/core/error.hpp"
+#include "riptide/performance/core/features.hpp"
 #include "riptide/performance/core/logger.hpp"
 #include "riptide/performance/core/uuid.hpp"
 #include "riptide/performance/manager/performance_json.hpp"
@@ -250,6 +251,15 @@ TEST(PerformanceManager, RealThreadsStartSampleAndStop) {
   ASSERT_EQ(report.stages.stages.size(), 1U);
   EXPECT_EQ(report.stages.stages[0].count, 20U);
   EXPECT_GE(*report.stages.stages[0].p50_ms, 25.0);
+  if (RIPTIDE_PERF_HAS_MEMORY_PROFILING && manager->config().profiling.enabled) {
+    ASSERT_TRUE(report.leaks.has_value());
+    if (!report.leaks->available) {
+      EXPECT_FALSE(report.leaks->reason.empty());  // e.g. not started with prof:true
+    }
+  } else {
+    EXPECT_FALSE(report.leaks.has_value());
+  }
+  EXPECT_TRUE(report.to_json().contains("leaks"));
   // A second stop is harmless and a restart works.
   (void)manager->stop_monitoring();
   manager->start_monitoring();

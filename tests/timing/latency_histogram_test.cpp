@@ -239,3 +239,20 @@ TEST(LatencyHistogramWindow, WithoutAdvanceTheSpanSaysHowLongItReallyIs) {
   EXPECT_EQ(window.span, 300s);
   EXPECT_NEAR(*window.rate_per_second(), 1.0, 1e-9);
 }
+
+TEST(LatencyHistogramWindow, BackToBackReadsAfterIdleSeeTheSameData) {
+  rp::ManualClock clock;
+  rp::LatencyHistogram histogram(clock, {.window = 60s, .sub_windows = 6});
+  for (int i = 0; i < 90; ++i) histogram.record(1ms);
+  clock.advance(90s);
+  const auto first = histogram.window();  // places a mark at now
+  const auto second = histogram.window();
+  EXPECT_EQ(first.count, 90U);
+  EXPECT_EQ(second.count, 90U);
+  EXPECT_EQ(second.span, 90s);
+  clock.advance(10s);
+  histogram.record(1ms);
+  const auto later = histogram.window();  // base: the mark placed at 90 s
+  EXPECT_EQ(later.count, 1U);
+  EXPECT_EQ(later.span, 10s);
+}

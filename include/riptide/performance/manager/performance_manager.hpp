@@ -114,7 +114,12 @@ struct PerformanceReport {
   StageBreakdown stages;                              ///< per-stage figures and the bottleneck
   TargetStatus final_status;                          ///< the check at stop time
   std::vector<ViolationRecord> violations_over_time;  ///< every target violated during the session
-  std::vector<std::string> recommendations;           ///< what to look at first, most important first
+  /// Leak suspects at stop time when heap profiling is compiled in and profiling.enabled (else empty);
+  /// `leaks->available` false with the reason when the process was not started with prof:true.
+  std::optional<LeakReport> leaks;
+  /// The heaviest allocation sites by estimated bytes (at most 10), same conditions as `leaks`.
+  std::vector<AllocationSite> top_allocation_sites;
+  std::vector<std::string> recommendations;  ///< what to look at first, most important first
 
   /// The report as JSON (performance_json.hpp has the field list).
   [[nodiscard]] nlohmann::json to_json() const;
