@@ -1,6 +1,10 @@
 #include "riptide/performance/http/dashboard_assets.hpp"
 
+#include <algorithm>
 #include <cstddef>
+#include <vector>
+
+#include "riptide/performance/http/router.hpp"
 
 namespace riptide::performance::http {
 namespace detail {
@@ -66,6 +70,34 @@ std::optional<DashboardAsset> find_dashboard_asset(std::string_view path) noexce
     if (asset.path == path) return asset;
   }
   return std::nullopt;
+}
+
+void add_dashboard_routes(Router& router) {
+  std::vector<std::string> taken;
+  for (const auto& route : router.routes()) {
+    if (route.method == "GET") taken.push_back(route.path);
+  }
+  auto add = [&](std::string path, const DashboardAsset& asset) {
+    if (std::find(taken.begin(), taken.end(), path) != taken.end()) return;
+    router.add_route("GET", std::move(path), [asset](const Request& request) {
+      Response response;
+      // Revalidation keeps the page fresh after an upgrade while a reload costs one 304.
+      response.set_header("ETag", std::string{asset.etag});
+      response.set_header("Cache-Control", "no-cache");
+      if (const auto match = request.header("If-None-Match"); match && *match == asset.etag) {
+        response.status = 304;
+        response.content_type.clear();
+        return response;
+      }
+      response.content_type = std::string{asset.content_type};
+      response.body = std::string{asset.body};
+      return response;
+    });
+  };
+  for (const auto& asset : dashboard_assets()) {
+    add(std::string{asset.path}, asset);
+    if (asset.path == "/dashboard") add("/dashboard/", asset);
+  }
 }
 
 std::string render_static_dashboard(std::string_view data_json, std::string_view title) {

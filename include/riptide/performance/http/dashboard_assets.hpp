@@ -10,6 +10,8 @@
 
 namespace riptide::performance::http {
 
+class Router;
+
 /// One embedded file; every view points at static storage that lives as long as the program.
 struct DashboardAsset {
   std::string_view path;          ///< URL path it is served at, e.g. "/dashboard/chart.min.js"
@@ -24,6 +26,10 @@ struct DashboardAsset {
 
 /// Every embedded asset (the page first), e.g. to list or pre-register routes.
 [[nodiscard]] std::span<const DashboardAsset> dashboard_assets() noexcept;
+
+/// Registers GET routes for the page ("/dashboard", "/dashboard/") and every asset on `router`, skipping
+/// paths already registered. Answers 304 to a matching If-None-Match. Call before serving.
+void add_dashboard_routes(Router& router);
 
 /// A self-contained HTML file with the same charts and tables as /dashboard, drawn once from `data_json`
 /// instead of polling: an object whose keys are the endpoint paths the page reads
