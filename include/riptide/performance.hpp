@@ -42,3 +42,17 @@
 #include "riptide/performance/profiling/profiling_json.hpp"
 #include "riptide/performance/profiling/symbolizer.hpp"
 #endif
+#if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
+#include "riptide/performance/limits/circuit_breaker.hpp"
+#include "riptide/performance/limits/circuit_breaker_registry.hpp"
+#include "riptide/performance/limits/concurrency_limiter.hpp"
+#include "riptide/performance/limits/gcra_limiter.hpp"
+#include "riptide/performance/limits/keyed_rate_limiter.hpp"
+#include "riptide/performance/limits/rate_decision.hpp"
+#include "riptide/performance/limits/rate_quota.hpp"
+#include "riptide/performance/limits/resource_limits.hpp"
+#include "riptide/performance/limits/resource_usage.hpp"
+#if RIPTIDE_PERF_HAS_REDIS
+#include "riptide/performance/limits/redis_rate_limiter.hpp"
+#endif
+#endif
