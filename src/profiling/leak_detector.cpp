@@ -269,7 +269,12 @@ LeakReport LeakDetector::analyze_locked() const {
     return report;
   }
   const double now_sec = std::chrono::duration<double>(clock_.steady_now() - origin_).count();
-  const auto recent = oldest_live_recent(*symbolizer_);
+  std::unordered_map<std::uint64_t, std::chrono::system_clock::time_point> recent;
+  try {
+    recent = oldest_live_recent(*symbolizer_);
+  } catch (const std::exception&) {
+    // Unexpected prof_recent JSON: ages then rest on the observation history alone.
+  }
   for (const auto& [address, history] : sites_) {
     if (history.points.size() < std::max<std::uint32_t>(config_.leak_min_observations, 2)) {
       continue;
@@ -325,7 +330,7 @@ LeakReport LeakDetector::analyze_locked() const {
 LeakReport LeakDetector::detect() {
   if (auto error = observe()) {
     LeakReport report = analyze();
-    if (observations_ == 0) {
+    if (report.observations == 0) {
       report.available = false;
     }
     report.reason = error->to_string();
