@@ -50,6 +50,7 @@ JemallocStats::JemallocStats() {
                  JemallocCtl::mib("stats.arenas.4096.lextents.0.ndalloc"),
                  JemallocCtl::mib("stats.arenas.4096.lextents.0.nrequests"),
                  JemallocCtl::mib("stats.arenas.4096.lextents.0.curlextents")};
+  large_nmalloc_ = JemallocCtl::mib("stats.arenas.4096.large.nmalloc");
   available_ = allocated_.valid() && active_.valid() && metadata_.valid() && resident_.valid() && mapped_.valid() &&
                retained_.valid();
 }
@@ -83,16 +84,29 @@ std::optional<JemallocCounters> JemallocStats::read(bool with_size_classes) cons
 
   auto classes = std::make_shared<std::vector<SizeClassStats>>();
   classes->reserve(bin_sizes_.size() + 32);
-  const auto read_classes = [&](const std::vector<std::uint64_t>& sizes, const ClassMibs& mibs, bool large) {
+  // `stop_after_nmalloc`: stop once the classes read account for that many allocations (the rest have none).
+  const auto read_classes = [&](const std::vector<std::uint64_t>& sizes, const ClassMibs& mibs, bool large,
+                                std::optional<std::uint64_t> stop_after_nmalloc) {
     if (!mibs.nmalloc.valid() || !mibs.ndalloc.valid() || !mibs.nrequests.valid() || !mibs.current.valid()) {
       return false;
     }
+    std::uint64_t nmalloc_seen = 0;
     for (std::size_t j = 0; j < sizes.size(); ++j) {
+      if (stop_after_nmalloc && nmalloc_seen >= *stop_after_nmalloc) {
+        break;
+      }
       const auto nmalloc = JemallocCtl::read_u64(mibs.nmalloc.with_index(kStatsClassIndex, j));
+      if (!nmalloc) {
+        return false;
+      }
+      nmalloc_seen += *nmalloc;
+      if (*nmalloc == 0) {
+        continue;  // never allocated: no frees, no requests, no current objects either
+      }
       const auto ndalloc = JemallocCtl::read_u64(mibs.ndalloc.with_index(kStatsClassIndex, j));
       const auto nrequests = JemallocCtl::read_u64(mibs.nrequests.with_index(kStatsClassIndex, j));
       const auto current = JemallocCtl::read_size(mibs.current.with_index(kStatsClassIndex, j));
-      if (!nmalloc || !ndalloc || !nrequests || !current) {
+      if (!ndalloc || !nrequests || !current) {
         return false;
       }
       counters.allocation_count += *nmalloc;
@@ -100,13 +114,14 @@ std::optional<JemallocCounters> JemallocStats::read(bool with_size_classes) cons
       counters.request_count += *nrequests;
       counters.total_allocated_bytes += sizes[j] * *nmalloc;
       counters.total_deallocated_bytes += sizes[j] * *ndalloc;
-      if (*nmalloc != 0 || *nrequests != 0 || *current != 0) {
-        classes->push_back(SizeClassStats{sizes[j], large, *nmalloc, *ndalloc, *nrequests, *current});
-      }
+      classes->push_back(SizeClassStats{sizes[j], large, *nmalloc, *ndalloc, *nrequests, *current});
     }
     return true;
   };
-  if (!read_classes(bin_sizes_, bin_mibs_, false) || !read_classes(large_sizes_, large_mibs_, true)) {
+  // Both come from the same epoch, so the aggregate equals the sum over the large classes exactly.
+  const auto large_nmalloc = JemallocCtl::read_u64(large_nmalloc_);
+  if (!read_classes(bin_sizes_, bin_mibs_, false, std::nullopt) ||
+      !read_classes(large_sizes_, large_mibs_, true, large_nmalloc)) {
     return std::nullopt;
   }
   counters.size_classes = std::move(classes);

@@ -187,6 +187,38 @@ TEST(MemorySnapshot, CountsSmallAllocationsPerSizeClass) {
   EXPECT_LT(released->current, held->current - kObjects * 95 / 100);
 }
 
+TEST(MemorySnapshot, LargeClassesAreCountedUpToTheLargestUsed) {
+  if (!rp::JemallocCtl::usable()) {
+    GTEST_SKIP() << "size classes are jemalloc's; " << expected_allocator() << " has none";
+  }
+  // A class far above anything else this process allocates: read() must not stop before it.
+  constexpr std::size_t kHuge = 96 * kMiB;  // exactly one of jemalloc's large classes
+  rp::MemorySnapshotter snapshotter;
+  const auto before = snapshotter.take(rp::system_clock(), true);
+  void* volatile block = std::malloc(kHuge);
+  ASSERT_NE(block, nullptr);
+  const auto during = snapshotter.take(rp::system_clock(), true);
+  std::free(block);
+  EXPECT_EQ(delta(during.total_allocated_bytes, before.total_allocated_bytes) >= static_cast<std::int64_t>(kHuge),
+            true);
+  bool found = false;
+  for (const auto& size_class : *during.size_classes) {
+    if (size_class.large && size_class.size == kHuge) {
+      found = true;
+      EXPECT_GE(size_class.nmalloc, 1u);
+      EXPECT_GE(size_class.current, 1u);
+    }
+  }
+  EXPECT_TRUE(found);
+  // Sums over the classes are consistent with jemalloc's own totals.
+  std::uint64_t current_bytes = 0;
+  for (const auto& size_class : *during.size_classes) {
+    current_bytes += size_class.size * size_class.current;
+  }
+  EXPECT_EQ(current_bytes, *during.heap_bytes);
+  EXPECT_EQ(*during.total_allocated_bytes - *during.total_deallocated_bytes, *during.heap_bytes);
+}
+
 TEST(MemorySnapshot, JsonHasTheSpecFieldsAndNullForWhatIsUnknown) {
   rp::MemorySnapshotter snapshotter;
   const auto snapshot = snapshotter.take(rp::system_clock(), true);

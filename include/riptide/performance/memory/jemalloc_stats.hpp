@@ -84,6 +84,9 @@ class JemallocStats {
   std::vector<std::uint64_t> large_sizes_;
   ClassMibs bin_mibs_;
   ClassMibs large_mibs_;
+  // Aggregate over all large classes; lets read() stop at the last large class with traffic instead of
+  // reading all ~200 (most of which, up to 2^63 bytes, never see an allocation).
+  JemallocCtl::Mib large_nmalloc_;
 };
 
 }  // namespace riptide::performance
