@@ -32,6 +32,11 @@ int main(int argc, char** argv) {
   using Wall = std::chrono::system_clock;
   const Wall::time_point start{std::chrono::milliseconds{std::atoll(argv[5])}};
   const Wall::time_point end{std::chrono::milliseconds{std::atoll(argv[6])}};
+  // Connect and load the script before the window opens: zero cells consume nothing.
+  if (limiter.check_n(0).source != rp::RateDecisionSource::redis) {
+    std::fprintf(stderr, "redis not reachable at %s\n", argv[1]);
+    return 1;
+  }
   std::this_thread::sleep_until(start);
   std::uint64_t admitted = 0;
   std::uint64_t checks = 0;

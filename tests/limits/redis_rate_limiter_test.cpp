@@ -119,8 +119,10 @@ TEST_F(RedisRateLimiterTest, LoadsTheScriptAgainAfterNoscript) {
 }
 
 TEST_F(RedisRateLimiterTest, FourProcessesTogetherAdmitTheConfiguredRate) {
-  constexpr double kRate = 400;
-  constexpr std::uint32_t kBurst = 20;
+  // The burst (200 ms of rate) also absorbs scheduling gaps of a loaded 2-core machine: a moment in
+  // which no process happens to ask costs no capacity as long as it is shorter than the burst.
+  constexpr double kRate = 300;
+  constexpr std::uint32_t kBurst = 60;
   constexpr auto kWindow = 3s;
   using Wall = std::chrono::system_clock;
   const auto start = Wall::now() + 1500ms;  // time for 4 execs on a busy machine
@@ -168,6 +170,7 @@ TEST_F(RedisRateLimiterTest, FourProcessesTogetherAdmitTheConfiguredRate) {
     EXPECT_EQ(not_redis, 0u) << "every decision must come from Redis";
     EXPECT_GT(ok, 0u) << "each process gets a share";
     EXPECT_GT(checks, ok) << "each process must have been refused too, or the demand was too low";
+    std::printf("worker %d: %llu admitted of %llu checks\n", static_cast<int>(worker.pid), ok, checks);
     admitted += ok;
   }
   const double expected = kBurst + kRate * std::chrono::duration<double>(kWindow).count();
