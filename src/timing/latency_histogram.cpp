@@ -36,7 +36,7 @@ std::size_t default_stripes(std::uint32_t requested) {
   if (n == 0) {
     n = std::max(1U, std::thread::hardware_concurrency());
   }
-  return std::min<std::size_t>(std::bit_ceil(n), 64);
+  return std::min<std::size_t>(std::bit_ceil(n), 8);
 }
 
 }  // namespace
