@@ -5,6 +5,7 @@
 //   BM_Symbolize/cold, /warm            libdw symbolization per address, fresh symbolizer vs cached
 //   BM_SamplingCost                     an allocation-heavy loop with sampling off (prof.active false) and on
 //                                       at lg_prof_sample 19, interleaved in one run; counter sampled_over_off
+//                                       (thread CPU time, so machine load does not skew the ratio)
 // The executable defines malloc_conf (prof:true) here, so jemalloc's profiler is on for the whole
 // memory_benchmark binary; other TUs of it must not define malloc_conf again.
 #include <benchmark/benchmark.h>
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <random>
 #include <string>
 #include <unordered_set>
@@ -189,6 +191,13 @@ void BM_SymbolizeWarm(benchmark::State& state) {
 }
 BENCHMARK(BM_SymbolizeWarm)->Unit(benchmark::kMicrosecond);
 
+// CPU time of this thread: on a shared machine wall time mostly measures the other processes.
+double thread_cpu_seconds() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
+}
+
 // Allocation-heavy loop: 64k allocations of sizes uniform in [16, max_size] (a scraper's strings and buffers),
 // freed in batches. Returns seconds; adds the bytes requested to `bytes`.
 __attribute__((noinline)) double allocation_heavy_loop(std::mt19937& random, std::size_t max_size, double& bytes) {
@@ -197,7 +206,7 @@ __attribute__((noinline)) double allocation_heavy_loop(std::mt19937& random, std
   std::uniform_int_distribution<std::size_t> size(16, max_size);
   void* batch[kBatch];
   std::size_t requested = 0;
-  const auto start = std::chrono::steady_clock::now();
+  const double start = thread_cpu_seconds();
   for (int i = 0; i < kAllocations; i += kBatch) {
     for (int j = 0; j < kBatch; ++j) {
       const std::size_t n = size(random);
@@ -209,7 +218,7 @@ __attribute__((noinline)) double allocation_heavy_loop(std::mt19937& random, std
       ::operator delete(batch[j]);
     }
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = thread_cpu_seconds() - start;
   bytes += static_cast<double>(requested);
   return seconds;
 }
