@@ -28,13 +28,17 @@ http::Router& router() {
       const auto interval = query.duration("interval", 1min, 1ms, duration);
       return http::json_response({{"points", duration / interval}});
     });
-    r->add_route("GET", "/debug/pprof/profile", [](const http::Request& request) {
-      const auto seconds = http::Query::parse(request.query()).integer("seconds", 30, 1, 60);
-      return http::json_response({{"seconds", seconds}});
-    }, {.sensitive = true, .blocking = true});
-    r->add_route("POST", "/metrics/memory/gc", [](const http::Request& request) {
-      return http::json_response({{"body", request.body}});
-    }, {.sensitive = true});
+    r->add_route("GET", "/debug/pprof/profile",
+                 [](const http::Request& request) {
+                   const auto seconds = http::Query::parse(request.query()).integer("seconds", 30, 1, 60);
+                   return http::json_response({{"seconds", seconds}});
+                 },
+                 {.sensitive = true, .blocking = true});
+    r->add_route("POST", "/metrics/memory/gc",
+                 [](const http::Request& request) {
+                   return http::json_response({{"body", request.body}});
+                 },
+                 {.sensitive = true});
     r->add_route("GET", "/metrics/memory/health", [](const http::Request&) { return http::json_response({}); });
     r->set_access_policy({.token = "fuzz-token", .loopback_bind = false});
     return r;
@@ -68,7 +72,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const http::Response response = router().handle(request);
   (void)router().is_blocking(request);
   switch (response.status) {
-    case 200: case 400: case 401: case 404: case 405: case 429: case 500: case 503:
+    case 200:
+    case 400:
+    case 401:
+    case 404:
+    case 405:
+    case 429:
+    case 500:
+    case 503:
       break;
     default:
       std::abort();
