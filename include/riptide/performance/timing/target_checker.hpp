@@ -27,11 +27,11 @@ enum class TargetState { met, warning, violated, not_measured };
 
 /// The verdict on one target.
 struct TargetCheck {
-  std::string target;  ///< the config key, e.g. "p95_latency_ms"
-  TargetState state = TargetState::not_measured;
-  std::optional<double> measured;  ///< the figure judged
-  double limit = 0;                ///< the target it was judged against
-  std::string message;             ///< one readable sentence with measured value and target
+  std::string target;                             ///< the config key, e.g. "p95_latency_ms"
+  TargetState state = TargetState::not_measured;  ///< the verdict
+  std::optional<double> measured;                 ///< the figure judged
+  double limit = 0;                               ///< the target it was judged against
+  std::string message;                            ///< one readable sentence with measured value and target
 };
 
 struct TargetStatus {
