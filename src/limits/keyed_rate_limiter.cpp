@@ -11,7 +11,7 @@
 namespace riptide::performance {
 namespace {
 
-constexpr std::uint32_t kWays = 7;  // the lock and 7 tags fill the first cache line
+constexpr std::uint32_t kWays = 3;  // what fits in one cache line with the lock
 
 // Test-and-test-and-set: buckets are many and held for a few ns, so a mutex would only add size.
 void lock_spin(std::atomic<std::uint32_t>& lock) noexcept {
@@ -51,7 +51,7 @@ void check_quota(const RateQuota& quota, const char* key) {
   }
 }
 
-// 0 marks an empty way.
+// 0 marks an empty way; the bucket index comes from the same hash, so the tag is the whole hash.
 std::uint64_t tag_of(std::uint64_t hash) noexcept {
   return hash | 1u;
 }
@@ -62,25 +62,18 @@ KeyedRateLimiter::QuotaParams params_of(const RateQuota& quota) noexcept {
 
 }  // namespace
 
-// The lock and the tags share the first cache line and each way's state is half a line, so a hit reads
-// two lines. A tag is the whole 64-bit hash.
+// One cache line: a hit reads nothing else of the table (the quota table is small and stays cached).
 struct alignas(64) KeyedRateLimiter::Bucket {
-  struct Way {
-    std::int64_t tat = 0;
-    std::int64_t period = 0;
-    double inverse_period = 0;  // saves a division per check
-    std::uint32_t burst = 0;
-  };
   std::atomic<std::uint32_t> lock{0};
-  std::uint64_t tags[kWays] = {};  // 0: empty
-  alignas(64) Way ways[kWays];
+  std::uint16_t quota[kWays] = {};  // index into quotas_
+  std::uint64_t tags[kWays] = {};   // 0: empty
+  std::int64_t tat[kWays] = {};
 };
-static_assert(sizeof(KeyedRateLimiter::QuotaParams) <= 24);
+static_assert(sizeof(KeyedRateLimiter::Bucket) == 64);
 
 KeyedRateLimiter::KeyedRateLimiter(KeyedRateLimiterOptions options, const Clock& clock)
     : options_(options), clock_(&clock), clock_is_manual_(&clock != &system_clock()) {
   check_quota(options_.default_quota, "limits.per_client");
-  default_params_ = params_of(options_.default_quota);
   if (options_.max_keys == 0) {
     throw ConfigError({"code", "limits.max_tracked_clients", "0", "would track no client", "an integer of at least 1"});
   }
@@ -91,6 +84,8 @@ KeyedRateLimiter::KeyedRateLimiter(KeyedRateLimiterOptions options, const Clock&
   ways_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(kWays, options_.max_keys));
   capacity_ = bucket_count_ * ways_;
   buckets_ = std::make_unique<Bucket[]>(bucket_count_);
+  quotas_ = std::make_unique<QuotaParams[]>(kMaxDistinctQuotas);
+  quotas_[0] = params_of(options_.default_quota);
 }
 
 KeyedRateLimiter::~KeyedRateLimiter() = default;
@@ -116,10 +111,10 @@ std::int64_t KeyedRateLimiter::now_ns() const noexcept {
                          : (clock_is_manual_ ? limits_detail::clock_now_ns(*clock_) : limits_detail::precise_now_ns());
 }
 
-KeyedRateLimiter::QuotaParams KeyedRateLimiter::params_for(std::uint64_t hash) const noexcept {
+std::uint16_t KeyedRateLimiter::quota_index_for(std::uint64_t hash) const noexcept {
   std::shared_lock lock(overrides_mutex_);
   const auto found = overrides_.find(hash);
-  return found == overrides_.end() ? default_params_ : found->second;
+  return found == overrides_.end() ? std::uint16_t{0} : found->second;
 }
 
 RateDecision KeyedRateLimiter::check_n(std::string_view key, std::uint32_t n) noexcept {
@@ -144,59 +139,69 @@ RateDecision KeyedRateLimiter::check_n(std::string_view key, std::uint32_t n) no
         victim = i;
         break;
       }
-      if (bucket.ways[i].tat < bucket.ways[victim].tat) victim = i;
+      if (bucket.tat[i] < bucket.tat[victim]) victim = i;
     }
     if (bucket.tags[victim] != 0) {
-      (bucket.ways[victim].tat <= now ? idle_evictions_ : forced_evictions_).fetch_add(1, std::memory_order_relaxed);
+      (bucket.tat[victim] <= now ? idle_evictions_ : forced_evictions_).fetch_add(1, std::memory_order_relaxed);
     }
     new_keys_.fetch_add(1, std::memory_order_relaxed);
-    // Lock order: bucket, then overrides (set_quota never holds both).
-    const QuotaParams params = params_for(h);
     way = victim;
     bucket.tags[way] = tag;
-    bucket.ways[way].tat = 0;
-    bucket.ways[way].period = params.period;
-    bucket.ways[way].inverse_period = params.inverse_period;
-    bucket.ways[way].burst = params.burst;
+    bucket.tat[way] = 0;
+    // Lock order: bucket, then overrides (set_quota never holds both).
+    bucket.quota[way] = quota_index_for(h);
   }
 
-  const std::int64_t period = bucket.ways[way].period;
-  const std::uint64_t limit = bucket.ways[way].burst;
-  const std::int64_t tolerance = period * static_cast<std::int64_t>(limit);
-  const double inverse = bucket.ways[way].inverse_period;
+  const QuotaParams& quota = quotas_[bucket.quota[way]];
+  const std::uint64_t limit = quota.burst;
+  const std::int64_t tolerance = quota.period * static_cast<std::int64_t>(limit);
   if (coarse_allowed_ && tolerance < coarse_min_tolerance_) now = limits_detail::precise_now_ns();
   if (n > limit) {
     refused_.fetch_add(1, std::memory_order_relaxed);
     return RateDecision{false, limit, 0, RateDecision::kNever, {}};
   }
-  const auto step = limits_detail::gcra_step(bucket.ways[way].tat, now, period * n, period, tolerance, inverse);
+  const auto step =
+      limits_detail::gcra_step(bucket.tat[way], now, quota.period * n, quota.period, tolerance, quota.inverse_period);
   if (!step.allowed) {
     refused_.fetch_add(1, std::memory_order_relaxed);
     return RateDecision{false, limit, step.remaining, std::chrono::nanoseconds{step.retry_after_ns},
                         std::chrono::nanoseconds{step.reset_after_ns}};
   }
-  bucket.ways[way].tat = step.new_tat;
+  bucket.tat[way] = step.new_tat;
   return RateDecision{true, limit, step.remaining, {}, std::chrono::nanoseconds{step.reset_after_ns}};
+}
+
+void KeyedRateLimiter::assign_quota(std::uint64_t hash, std::uint16_t index) noexcept {
+  const std::uint64_t tag = tag_of(hash);
+  Bucket& bucket = bucket_for(hash);
+  SpinGuard guard(bucket.lock);
+  for (std::uint32_t i = 0; i < ways_; ++i) {
+    if (bucket.tags[i] == tag) bucket.quota[i] = index;
+  }
 }
 
 void KeyedRateLimiter::set_quota(std::string_view key, RateQuota quota) {
   check_quota(quota, "limits.client_quota");
   const QuotaParams params = params_of(quota);
   const std::uint64_t h = hash(key);
+  std::uint16_t index = 0;
   {
     std::unique_lock lock(overrides_mutex_);
-    overrides_[h] = params;
-  }
-  const std::uint64_t tag = tag_of(h);
-  Bucket& bucket = bucket_for(h);
-  SpinGuard guard(bucket.lock);
-  for (std::uint32_t i = 0; i < ways_; ++i) {
-    if (bucket.tags[i] == tag) {
-      bucket.ways[i].period = params.period;
-      bucket.ways[i].inverse_period = params.inverse_period;
-      bucket.ways[i].burst = params.burst;
+    const auto end = quotas_.get() + quota_count_;
+    const auto found = std::find(quotas_.get(), end, params);
+    if (found == end) {
+      if (quota_count_ == kMaxDistinctQuotas) {
+        throw ConfigError({"code", "limits.client_quota", std::string(key), "would be one distinct quota too many",
+                           "at most " + std::to_string(kMaxDistinctQuotas) + " distinct per-client quotas"});
+      }
+      // Written before any bucket or override can name its index.
+      quotas_[quota_count_] = params;
+      ++quota_count_;
     }
+    index = static_cast<std::uint16_t>(found == end ? quota_count_ - 1 : found - quotas_.get());
+    overrides_[h] = index;
   }
+  assign_quota(h, index);
 }
 
 void KeyedRateLimiter::clear_quota(std::string_view key) {
@@ -205,20 +210,11 @@ void KeyedRateLimiter::clear_quota(std::string_view key) {
     std::unique_lock lock(overrides_mutex_);
     overrides_.erase(h);
   }
-  const std::uint64_t tag = tag_of(h);
-  Bucket& bucket = bucket_for(h);
-  SpinGuard guard(bucket.lock);
-  for (std::uint32_t i = 0; i < ways_; ++i) {
-    if (bucket.tags[i] == tag) {
-      bucket.ways[i].period = default_params_.period;
-      bucket.ways[i].inverse_period = default_params_.inverse_period;
-      bucket.ways[i].burst = default_params_.burst;
-    }
-  }
+  assign_quota(h, 0);
 }
 
 RateQuota KeyedRateLimiter::quota_for(std::string_view key) const {
-  const QuotaParams params = params_for(hash(key));
+  const QuotaParams& params = quotas_[quota_index_for(hash(key))];
   return RateQuota{std::chrono::nanoseconds{params.period}, params.burst};
 }
 
@@ -229,7 +225,7 @@ std::size_t KeyedRateLimiter::evict_idle() noexcept {
     Bucket& bucket = buckets_[b];
     SpinGuard guard(bucket.lock);
     for (std::uint32_t i = 0; i < ways_; ++i) {
-      if (bucket.tags[i] != 0 && bucket.ways[i].tat <= now) {
+      if (bucket.tags[i] != 0 && bucket.tat[i] <= now) {
         bucket.tags[i] = 0;
         ++evicted;
       }
@@ -261,7 +257,7 @@ KeyedRateLimiterStats KeyedRateLimiter::stats() const noexcept {
   KeyedRateLimiterStats stats;
   stats.tracked_keys = tracked_keys();
   stats.capacity = capacity_;
-  stats.memory_bytes = bucket_count_ * sizeof(Bucket);
+  stats.memory_bytes = bucket_count_ * sizeof(Bucket) + kMaxDistinctQuotas * sizeof(QuotaParams);
   stats.refused = refused_.load(std::memory_order_relaxed);
   stats.new_keys = new_keys_.load(std::memory_order_relaxed);
   stats.idle_evictions = idle_evictions_.load(std::memory_order_relaxed);
@@ -269,6 +265,7 @@ KeyedRateLimiterStats KeyedRateLimiter::stats() const noexcept {
   {
     std::shared_lock lock(overrides_mutex_);
     stats.quota_overrides = overrides_.size();
+    stats.distinct_quotas = quota_count_;
   }
   return stats;
 }

@@ -111,6 +111,9 @@ TEST(KeyedRateLimiter, OverridesApplyToTheirKeyOnly) {
   while (limiter.check("new-vip").allowed) ++fresh;
   EXPECT_EQ(fresh, 5);
   EXPECT_EQ(limiter.stats().quota_overrides, 2u);
+  EXPECT_EQ(limiter.stats().distinct_quotas, 3u);
+  limiter.set_quota("same-as-vip", rp::RateQuota::per_second(100, 100));
+  EXPECT_EQ(limiter.stats().distinct_quotas, 3u) << "identical quotas share one entry";
 
   limiter.clear_quota("vip");
   clock.advance(10s);
@@ -120,15 +123,26 @@ TEST(KeyedRateLimiter, OverridesApplyToTheirKeyOnly) {
   EXPECT_THROW(limiter.set_quota("x", rp::RateQuota{0ns, 1}), rp::ConfigError);
 }
 
+TEST(KeyedRateLimiter, DistinctQuotasAreBounded) {
+  rp::ManualClock clock;
+  rp::KeyedRateLimiter limiter(options(10, 2, 1000), clock);
+  for (std::uint32_t i = 1; i < rp::KeyedRateLimiter::kMaxDistinctQuotas; ++i) {
+    limiter.set_quota("tier-" + std::to_string(i), rp::RateQuota{std::chrono::milliseconds{i}, 1});
+  }
+  EXPECT_THROW(limiter.set_quota("one-more", rp::RateQuota{std::chrono::hours{1}, 1}), rp::ConfigError);
+  limiter.set_quota("reuses", rp::RateQuota{std::chrono::milliseconds{7}, 1});  // existing entry: fine
+  EXPECT_EQ(limiter.quota_for("reuses").period, 7ms);
+}
+
 TEST(KeyedRateLimiter, AMillionDistinctKeysStayWithinTheBoundAndAllocateNothing) {
   rp::ManualClock clock;
   constexpr std::uint64_t kMaxKeys = 100'000;
   rp::KeyedRateLimiter limiter(options(10, 10, kMaxKeys), clock);
   const auto before = limiter.stats();
   EXPECT_LE(before.capacity, kMaxKeys);
-  EXPECT_GE(before.capacity, kMaxKeys - 8);
-  // ~40 bytes per slot, allocated once.
-  EXPECT_LE(before.memory_bytes, kMaxKeys * 48);
+  EXPECT_GE(before.capacity, kMaxKeys - 3);
+  // ~21 bytes per slot (a 64-byte bucket holds 3) plus the 24 KiB quota table, allocated once.
+  EXPECT_LE(before.memory_bytes, kMaxKeys * 22 + 24 * 1024);
 
   // A heavy, legitimate client that has used its burst (its TAT ~17 min ahead): the flood, whose keys go
   // idle after 100 ms, must not reset it.
@@ -169,6 +183,8 @@ TEST(KeyedRateLimiter, ATinyTableHoldsAtMostMaxKeys) {
   for (int i = 0; i < 10; ++i) (void)limiter.check("k" + std::to_string(i));
   EXPECT_EQ(limiter.tracked_keys(), 3u);
   EXPECT_EQ(limiter.stats().forced_evictions, 7u);
+  rp::KeyedRateLimiter five(options(1, 1, 5), clock);
+  EXPECT_EQ(five.capacity(), 3u);  // rounded down to whole buckets: never more than max_keys
   EXPECT_THROW(rp::KeyedRateLimiter(options(1, 1, 0), clock), rp::ConfigError);
 }
 

@@ -1,12 +1,13 @@
 #pragma once
 // Per-client GCRA limits with bounded state. Keys live in a fixed, set-associative table allocated once
-// (max_keys slots, 7 per bucket, each bucket with its own spin lock): a flood of distinct client ids
-// never allocates and cannot grow memory, and threads only meet when they hit the same bucket.
+// (max_keys slots, 3 per bucket; a bucket is one cache line holding its own spin lock, the 3 key hashes,
+// their TATs and quota indices): a flood of distinct client ids never allocates and cannot grow memory,
+// a check reads one cache line of the table, and threads only meet when they hit the same bucket.
 //
 // Only a 64-bit hash of each key is kept, never the key: two keys whose hashes collide would share one
 // limit (for 100,000 live keys, about 1 chance in 3*10^9). When a new key finds its bucket full it takes the
 // slot whose TAT is oldest; a slot whose TAT has passed is idle (indistinguishable from an unseen key),
-// so evicting it loses nothing. Evicting a still-active slot (all 7 active) hands that client a fresh
+// so evicting it loses nothing. Evicting a still-active slot (all 3 active) hands that client a fresh
 // burst; those forced evictions are counted so a table that is too small shows up in the metrics.
 
 #include <atomic>
@@ -43,6 +44,7 @@ struct KeyedRateLimiterStats {
   std::uint64_t idle_evictions = 0;    ///< idle keys replaced by new ones (lossless)
   std::uint64_t forced_evictions = 0;  ///< active keys replaced because their bucket was full of active keys
   std::uint64_t quota_overrides = 0;   ///< keys with their own quota
+  std::uint64_t distinct_quotas = 0;   ///< different quotas in use (default included), <= kMaxDistinctQuotas
 };
 
 class KeyedRateLimiter {
@@ -58,7 +60,8 @@ class KeyedRateLimiter {
   /// `n` cells for `key`, all or nothing (see GcraLimiter::check_n).
   [[nodiscard]] RateDecision check_n(std::string_view key, std::uint32_t n) noexcept;
 
-  /// Gives `key` its own quota (a paying tier, an internal client); applies to its next check.
+  /// Gives `key` its own quota (a paying tier, an internal client); applies to its next check. Throws
+  /// ConfigError for an unusable quota or when it would be the 1025th distinct quota.
   void set_quota(std::string_view key, RateQuota quota);
   /// Back to the default quota.
   void clear_quota(std::string_view key);
@@ -77,36 +80,42 @@ class KeyedRateLimiter {
   [[nodiscard]] std::uint64_t tracked_keys() const noexcept;
   [[nodiscard]] KeyedRateLimiterStats stats() const noexcept;
 
- private:
  public:
-  struct Bucket;
-  // Per-slot copy of a quota (internal).
+  struct Bucket;  // internal
+  // One distinct quota (internal).
   struct QuotaParams {
     std::int64_t period;
-    double inverse_period;
+    double inverse_period;  // saves a division per check
     std::uint32_t burst;
+    bool operator==(const QuotaParams&) const = default;
   };
+  /// Distinct quotas (the default plus overrides) the limiter can hold; set_quota() throws beyond it.
+  static constexpr std::uint32_t kMaxDistinctQuotas = 1024;
 
  private:
   [[nodiscard]] std::uint64_t hash(std::string_view key) const noexcept;
   [[nodiscard]] Bucket& bucket_for(std::uint64_t hash) const noexcept;
   [[nodiscard]] std::int64_t now_ns() const noexcept;
-  [[nodiscard]] QuotaParams params_for(std::uint64_t hash) const noexcept;
+  [[nodiscard]] std::uint16_t quota_index_for(std::uint64_t hash) const noexcept;
+  void assign_quota(std::uint64_t hash, std::uint16_t index) noexcept;
 
   KeyedRateLimiterOptions options_;
   const Clock* clock_;
   bool clock_is_manual_;
   bool coarse_allowed_;  // the system clock is used and coarse reads are permitted by `precision`
   std::int64_t coarse_min_tolerance_;
-  QuotaParams default_params_;
   std::uint64_t bucket_count_;
   std::uint32_t ways_;
   std::uint64_t capacity_;
   std::unique_ptr<Bucket[]> buckets_;
 
-  // Overrides by key hash. Read only when a key enters the table; written by set_quota/clear_quota.
+  // Distinct quotas; entries are written once, before their index is published (under a lock), and
+  // never change, so checks read them without a lock.
+  std::unique_ptr<QuotaParams[]> quotas_;
+  // Overrides by key hash -> index into quotas_; the quota count. Read when a key enters the table.
   mutable std::shared_mutex overrides_mutex_;
-  std::unordered_map<std::uint64_t, QuotaParams> overrides_;
+  std::unordered_map<std::uint64_t, std::uint16_t> overrides_;
+  std::uint32_t quota_count_ = 1;
 
   std::atomic<std::uint64_t> refused_{0};
   std::atomic<std::uint64_t> new_keys_{0};
