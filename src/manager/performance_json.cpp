@@ -134,6 +134,9 @@ void to_json(nlohmann::json& json, const Metrics& m) {
       {"window_sec", std::chrono::duration<double>(m.window).count()},
       {"ai_overhead_percent", optional_json(m.ai_overhead_percent)},
       {"bottleneck_stage", optional_json(m.bottleneck_stage)}};
+#if RIPTIDE_PERF_HAS_CACHE
+  json["cache"] = m.cache ? to_json(*m.cache) : nlohmann::json(nullptr);
+#endif
 }
 
 void to_json(nlohmann::json& json, const ViolationRecord& r) {

@@ -13,6 +13,9 @@
 #include "riptide/performance/core/time_format.hpp"
 #include "riptide/performance/core/uuid.hpp"
 #include "riptide/performance/manager/performance_json.hpp"
+#if RIPTIDE_PERF_HAS_CACHE
+#include "riptide/performance/cache/cache_advisor.hpp"
+#endif
 #include "riptide/performance/memory/memory_trend.hpp"
 
 namespace riptide::performance {
@@ -162,6 +165,9 @@ PerformanceManager::PerformanceManager(PrivateTag, const Config& config, const C
       requests_(clock, histogram_options(config)),
       stages_(clock, histogram_options(config)),
       checker_(config.targets),
+#if RIPTIDE_PERF_HAS_CACHE
+      cache_(config.cache.enabled ? TieredCache::from_config(config.cache, config.redis) : nullptr),
+#endif
       started_at_(clock.system_now()),
       started_steady_(clock.steady_now()) {}
 
@@ -279,7 +285,19 @@ Metrics PerformanceManager::get_metrics() {
       stages_.window_breakdown(std::chrono::nanoseconds{static_cast<std::int64_t>(window.sum_ns)});
   m.ai_overhead_percent = stages.ai_overhead_percent;
   m.bottleneck_stage = stages.bottleneck;
+#if RIPTIDE_PERF_HAS_CACHE
+  if (cache_) m.cache = cache_->stats();
+#endif
   return m;
+}
+
+std::vector<std::string> PerformanceManager::optimize_cache() const {
+#if RIPTIDE_PERF_HAS_CACHE
+  if (cache_) return CacheAdvisor::optimize_cache(cache_->stats());
+  return {"The cache is disabled (cache.enabled = false): nothing to optimize."};
+#else
+  return {"This build has no cache (RIPTIDE_PERF_CACHE=OFF): nothing to optimize."};
+#endif
 }
 
 TargetMeasurements PerformanceManager::measurements_from(const Metrics& metrics) const {

@@ -161,7 +161,7 @@ class TinyLfuCache {
     for (std::uint32_t i = 0; i < shards; ++i) {
       std::uint64_t max = options_.max_weight / shards;
       if (i == 0) max += options_.max_weight % shards;
-      shards_.push_back(std::make_unique<Shard>(max, expected / shards + 1, options_.initial_window,
+      shards_.push_back(std::make_unique<Shard>(max, expected / shards + 1, !options_.weigher, options_.initial_window,
                                                 seed_ ^ (i * 0x9e3779b97f4a7c15ULL)));
     }
   }
@@ -246,6 +246,10 @@ class TinyLfuCache {
           removed.push_back({fresh, CacheRemovalCause::rejected});
         } else {
           shard.insert(fresh);
+          if (shard.count > shard.sketch_entries) {
+            shard.sketch_entries *= 2;
+            shard.sketch.ensure_capacity(shard.sketch_entries);
+          }
         }
       }
       shard.evict(removed);
@@ -368,14 +372,18 @@ class TinyLfuCache {
   };
 
   struct alignas(64) Shard {
-    Shard(std::uint64_t max, std::uint64_t expected_entries, double window_share, std::uint64_t seed)
+    Shard(std::uint64_t max, std::uint64_t expected_entries, bool size_sketch_now, double window_share,
+          std::uint64_t seed)
         : max_weight(max), rng(seed | 1) {
       window_max = std::min<std::uint64_t>(max, static_cast<std::uint64_t>(std::llround(window_share * max)));
       if (window_max == 0 && max > 1) window_max = 1;
       protected_max = static_cast<std::uint64_t>(0.8 * static_cast<double>(max - window_max));
       step = -kStepPercent * static_cast<double>(max);
       sample_size = std::max<std::uint64_t>(kMinSample, kSampleFactor * std::min<std::uint64_t>(max, expected_entries));
-      sketch.ensure_capacity(expected_entries);
+      // An entry-bounded shard knows its entry count and sizes the sketch once. A weighed one (bytes) only
+      // guesses, so its sketch starts small and doubles with the resident count (memory follows use).
+      sketch_entries = size_sketch_now ? expected_entries : std::min<std::uint64_t>(expected_entries, 256);
+      sketch.ensure_capacity(sketch_entries);
       buckets.assign(16, nullptr);
     }
 
@@ -389,6 +397,7 @@ class TinyLfuCache {
     std::uint64_t window_max = 0;
     std::uint64_t protected_max = 0;
     cache_detail::FrequencySketch sketch;
+    std::uint64_t sketch_entries = 0;  // entries the sketch is sized for
     std::uint64_t rng;
     // Hill climber.
     std::uint64_t sample_hits = 0;

@@ -27,6 +27,11 @@
 
 #include "riptide/performance/core/clock.hpp"
 #include "riptide/performance/core/config.hpp"
+#include "riptide/performance/core/features.hpp"
+#if RIPTIDE_PERF_HAS_CACHE
+#include "riptide/performance/cache/cache_stats.hpp"
+#include "riptide/performance/cache/tiered_cache.hpp"
+#endif
 #include "riptide/performance/manager/memory_profiler.hpp"
 #include "riptide/performance/timing/latency_histogram.hpp"
 #include "riptide/performance/timing/stage_timer.hpp"
@@ -64,6 +69,9 @@ struct Metrics {
   std::chrono::nanoseconds window{0};                ///< the window's real length
   std::optional<double> ai_overhead_percent;         ///< time in stage "ai" / request time * 100 (docs/timing.md)
   std::optional<std::string> bottleneck_stage;       ///< the stage with the most total time
+#if RIPTIDE_PERF_HAS_CACHE
+  std::optional<CacheStats> cache;  ///< the manager's cache (L1 + Redis); empty when cache.enabled is false
+#endif
 };
 
 /// One target's violations seen over a monitoring session (by periodic and explicit checks).
@@ -167,6 +175,14 @@ class PerformanceManager {
   /// One step of the checker thread: advance windows, check targets. Tests call it on a driven clock.
   void tick();
 
+#if RIPTIDE_PERF_HAS_CACHE
+  /// The manager's two-level cache, built from [cache] and [redis] (null when cache.enabled is false).
+  /// The host caches through it so its figures reach get_metrics() and optimize_cache().
+  [[nodiscard]] TieredCache* cache() noexcept { return cache_.get(); }
+#endif
+  /// Recommendations from the cache statistics (CacheAdvisor), most important first.
+  [[nodiscard]] std::vector<std::string> optimize_cache() const;
+
   /// The body of GET /metrics/performance: targets, status, latency, throughput, stages, memory.
   [[nodiscard]] nlohmann::json performance_json();
 
@@ -197,6 +213,9 @@ class PerformanceManager {
   LatencyHistogram requests_;
   StageRegistry stages_;
   TargetChecker checker_;
+#if RIPTIDE_PERF_HAS_CACHE
+  std::unique_ptr<TieredCache> cache_;  // built before the threads start; never replaced
+#endif
 
   mutable std::mutex state_mutex_;  // session times, violation history, previous states
   bool monitoring_ = false;
