@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "riptide/performance/core/features.hpp"
 #include "riptide/performance/profiling/allocation_analyzer.hpp"
@@ -265,6 +266,26 @@ TEST(LeakDetector, NeedsMinimumObservationsAndBoundsHistory) {
   EXPECT_LE(detector.analyze().tracked_sites, 3u);
   detector.clear();
   EXPECT_EQ(detector.analyze().observations, 0u);
+}
+
+TEST(LeakDetector, BackgroundThreadPublishesAndStops) {
+  rp::ProfilingConfig config;
+  config.leak_detection_interval_sec = 0.01;
+  rp::LeakDetector detector(config);
+  EXPECT_EQ(detector.latest(), nullptr);
+  detector.start();
+  detector.start();  // idempotent
+  for (int i = 0; i < 500 && detector.latest() == nullptr; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const auto first = detector.latest();
+  ASSERT_NE(first, nullptr);
+  // Either real observations (jemalloc with prof) or the unavailable reason, never silence.
+  EXPECT_TRUE(first->available ? first->reason.empty() || first->observations > 0 : !first->reason.empty());
+  const auto concurrent = detector.analyze();  // readers run while the thread observes
+  EXPECT_EQ(concurrent.available, first->available);
+  detector.stop();
+  detector.stop();  // idempotent
 }
 
 TEST(LeakSeverity, DocumentedThresholds) {
