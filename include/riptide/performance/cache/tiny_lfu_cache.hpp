@@ -133,12 +133,12 @@ class TinyLfuCache {
     std::uint64_t max_weight = 10'000;            ///< bound on the sum of weights (entries when there is no weigher)
     Weigher weigher;                              ///< weight of one entry, e.g. its bytes; empty: every entry weighs 1
     std::optional<std::chrono::nanoseconds> ttl;  ///< default time to live after a write; none: no expiry
-    Listener listener;                            ///< told about every removal, after the lock is released
-    std::uint32_t shards = 0;                     ///< lock domains; 0 picks from max_weight and hardware threads
-    std::uint64_t expected_entries = 0;           ///< sizes the sketch; 0: max_weight without a weigher, else /1024
-    double initial_window = 0.01;                 ///< window share at start (Caffeine's 1%); hill climbing moves it
-    bool adaptive_window = true;                  ///< hill-climb the window share (off: fixed initial_window)
-    const Clock* clock = nullptr;                 ///< time for TTLs; nullptr: the coarse monotonic clock
+    Listener listener;                   ///< told about every removal, after the lock is released; must not throw
+    std::uint32_t shards = 0;            ///< lock domains; 0 picks from max_weight and hardware threads
+    std::uint64_t expected_entries = 0;  ///< sizes the sketch; 0: max_weight without a weigher, else /1024
+    double initial_window = 0.01;        ///< window share at start (Caffeine's 1%); hill climbing moves it
+    bool adaptive_window = true;         ///< hill-climb the window share (off: fixed initial_window)
+    const Clock* clock = nullptr;        ///< time for TTLs; nullptr: the coarse monotonic clock
   };
 
   explicit TinyLfuCache(Options options) : options_(std::move(options)) {
@@ -676,9 +676,16 @@ class TinyLfuCache {
     if (shard.sample_hits + shard.sample_misses >= shard.sample_size) shard.climb();
   }
 
-  void release(Node* node, CacheRemovalCause cause) {
+  // A listener must not throw; if it does, the exception is dropped so the removed entries are still freed
+  // and the cache stays consistent (the caller's put/get already succeeded).
+  void release(Node* node, CacheRemovalCause cause) noexcept {
     if (node == nullptr) return;
-    if (options_.listener) options_.listener(node->key, node->value, cause);
+    if (options_.listener) {
+      try {
+        options_.listener(node->key, node->value, cause);
+      } catch (...) {
+      }
+    }
     delete node;
   }
   void release_all(Removed& removed) {
