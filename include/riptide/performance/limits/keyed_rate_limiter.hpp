@@ -4,11 +4,12 @@
 // their TATs and quota indices): a flood of distinct client ids never allocates and cannot grow memory,
 // a check reads one cache line of the table, and threads only meet when they hit the same bucket.
 //
-// Only a 64-bit hash of each key is kept, never the key: two keys whose hashes collide would share one
-// limit (for 100,000 live keys, about 1 chance in 3*10^9). When a new key finds its bucket full it takes the
-// slot whose TAT is oldest; a slot whose TAT has passed is idle (indistinguishable from an unseen key),
-// so evicting it loses nothing. Evicting a still-active slot (all 3 active) hands that client a fresh
-// burst; those forced evictions are counted so a table that is too small shows up in the metrics.
+// Only a 64-bit hash of each key is kept (63 bits compared), never the key: two keys whose hashes
+// collide would share one limit (for 100,000 live keys, a chance of about 5*10^-10). When a new key
+// finds its bucket full it takes the slot whose TAT is oldest; a slot whose TAT has passed is idle
+// (indistinguishable from an unseen key), so evicting it loses nothing. Evicting a still-active slot
+// (all 3 active) hands that client a fresh burst; those forced evictions are counted so a table that is
+// too small shows up in the metrics.
 
 #include <atomic>
 #include <chrono>
