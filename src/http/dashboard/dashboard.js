@@ -283,11 +283,11 @@
     const status = pickObject(perf, 'target_status', 'status', 'targets') || {};
     const checks = pickObject(status, 'checks', 'results');
     if (checks) {
-      for (const [name, c] of entries(checks, ['name', 'target'])) {
-        const ok = c.met !== undefined ? c.met : c.ok;
-        rows.push([[name, 'loc'], [fmtNumber(pick(c, 'value', 'actual', 'current')), 'num'],
-                   [fmtNumber(pick(c, 'limit', 'target', 'threshold')), 'num'],
-                   [ok === false ? 'violated' : ok === true ? 'met' : '–', ok === false ? 'bad' : 'ok']]);
+      for (const [name, c] of entries(checks, ['target', 'name'])) {
+        let st = typeof c.state === 'string' ? c.state : c.met === true ? 'met' : c.met === false ? 'violated' : '–';
+        const cls = st === 'violated' ? 'bad' : st === 'warning' ? 'warn' : st === 'met' ? 'ok' : '';
+        rows.push([[name, 'loc'], [fmtNumber(pick(c, 'measured', 'value', 'actual')), 'num'],
+                   [fmtNumber(pick(c, 'limit', 'threshold')), 'num'], [st.replace('_', ' '), cls]]);
       }
     } else if (targets) {
       const m = pickObject(perf, 'metrics') || perf;
