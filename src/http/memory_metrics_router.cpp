@@ -31,6 +31,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 
 namespace riptide::performance::http {
 namespace {
@@ -82,6 +83,27 @@ struct MemoryMetricsRouter::State {
   Cooldown cpu_cooldown;
   Cooldown heap_cooldown{std::chrono::nanoseconds{0}};
   bool owns_leak_detector = false;
+
+  // Allocation rates for /health and /metrics, recomputed at most once per second: the hour's baseline
+  // walks up to 3,600 samples, which must not happen on every poll.
+  struct Rates {
+    std::optional<double> recent;    // last minute
+    std::optional<double> baseline;  // retained hour
+  };
+  std::mutex rates_mutex;
+  std::optional<std::chrono::steady_clock::time_point> rates_at;
+  Rates rates_cache;
+
+  Rates allocation_rates() {
+    const auto now = std::chrono::steady_clock::now();
+    const std::lock_guard lock(rates_mutex);
+    if (!rates_at || now - *rates_at >= 1s) {
+      rates_cache.recent = allocation_rate(profiler->tracker().history(1min));
+      rates_cache.baseline = allocation_rate(profiler->tracker().history(1h));
+      rates_at = now;
+    }
+    return rates_cache;
+  }
 
   State(std::shared_ptr<MemoryProfiler> profiler_in, std::string session, MemoryMetricsOptions options_in)
       : profiler(std::move(profiler_in)),
@@ -248,8 +270,7 @@ struct MemoryMetricsRouter::State {
     }
 
     // Allocation rate: the last minute against the retained history as a baseline.
-    const auto recent = allocation_rate(profiler->tracker().history(1min));
-    const auto baseline = allocation_rate(profiler->tracker().history(1h));
+    const auto [recent, baseline] = allocation_rates();
     std::string rate_status = "unknown";
     if (recent) {
       rate_status = "normal";
@@ -466,7 +487,7 @@ struct MemoryMetricsRouter::State {
             snapshot->total_allocated_bytes);
     counter("deallocated_bytes_total", "Bytes freed since the process started (size class x ndalloc).",
             snapshot->total_deallocated_bytes);
-    if (const auto rate = allocation_rate(profiler->tracker().history(1min))) {
+    if (const auto rate = allocation_rates().recent) {
       out.family("allocation_rate_per_second", MetricType::gauge, "Allocations per second over the last minute.");
       out.sample(*rate);
     }

@@ -278,7 +278,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.emplace();
     response_->version(11);
     response_->result(static_cast<unsigned>(response.status));
-    response_->set(bhttp::field::content_type, response.content_type);
+    if (!response.content_type.empty()) response_->set(bhttp::field::content_type, response.content_type);
     for (const auto& [name, value] : response.headers) response_->set(name, value);
     response_->body() = std::move(response.body);
     response_->keep_alive(!close_after_write_);
