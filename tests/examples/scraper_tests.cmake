@@ -27,3 +27,16 @@ else()
   include(${PROJECT_SOURCE_DIR}/src/http/dashboard/dashboard.cmake)
   riptide_perf_add_dashboard_assets(dashboard_assets_test)
 endif()
+
+# scraper_demo end to end (endpoints, headless Chromium on /dashboard, reports). The demo target is
+# defined later (examples/ is configured after tests/); generator expressions resolve it at generation.
+if(TARGET riptide_example_transport AND RIPTIDE_PERF_BUILD_EXAMPLES AND TARGET riptide_performance_http
+   AND TARGET riptide_performance_manager AND TARGET riptide_performance_cache AND TARGET riptide_performance_limits)
+  riptide_perf_add_test(scraper_demo_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/scraper_demo_test.cpp
+    LIBS riptide_example_transport nlohmann_json::nlohmann_json
+    LABELS examples slow
+    TIMEOUT 300)
+  add_dependencies(scraper_demo_test scraper_demo)
+  set_property(TEST scraper_demo_test APPEND PROPERTY ENVIRONMENT "RIPTIDE_PERF_SCRAPER_DEMO=$<TARGET_FILE:scraper_demo>")
+endif()

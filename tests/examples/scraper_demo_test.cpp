@@ -1,0 +1,231 @@
+// scraper_demo end to end: the real program (jemalloc with heap profiling, Beast origin and metrics
+// server on 127.0.0.1) runs with a deliberate leak while the test reads its endpoints, loads /dashboard
+// in headless Chromium, and finally checks the reports it writes. One demo run serves every test.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "examples/chromium.hpp"
+#include "scraper/transport.hpp"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kLeakFunction = "leak_page_bytes_for_demo";
+
+class DemoProcess {
+ public:
+  void start(const std::vector<std::string>& args) {
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    pid_ = ::fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      ::dup2(fds[1], STDOUT_FILENO);
+      ::dup2(fds[1], STDERR_FILENO);
+      ::close(fds[0]);
+      ::close(fds[1]);
+      std::vector<char*> argv;
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      std::_Exit(127);
+    }
+    ::close(fds[1]);
+    reader_ = std::thread([this, fd = fds[0]] {
+      char buffer[4096];
+      ssize_t n;
+      while ((n = ::read(fd, buffer, sizeof buffer)) > 0) {
+        std::lock_guard lock{mutex_};
+        output_.append(buffer, static_cast<std::size_t>(n));
+      }
+      ::close(fd);
+    });
+  }
+
+  std::string output() {
+    std::lock_guard lock{mutex_};
+    return output_;
+  }
+
+  bool running() {
+    if (exited_) return false;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      exited_ = true;
+      status_ = status;
+      return false;
+    }
+    return true;
+  }
+
+  int wait() {
+    if (!exited_ && pid_ > 0) {
+      ::waitpid(pid_, &status_, 0);
+      exited_ = true;
+    }
+    if (reader_.joinable()) reader_.join();
+    return status_;
+  }
+
+  void kill() {
+    if (pid_ > 0 && running()) ::kill(pid_, SIGKILL);
+    wait();
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int status_ = -1;
+  std::thread reader_;
+  std::mutex mutex_;
+  std::string output_;
+};
+
+class ScraperDemoTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const char* demo = std::getenv("RIPTIDE_PERF_SCRAPER_DEMO");
+    ASSERT_NE(demo, nullptr) << "RIPTIDE_PERF_SCRAPER_DEMO is set by CMake";
+    dir_ = fs::path{std::getenv("RIPTIDE_PERF_BINARY_DIR")} / "scraper_demo_test";
+    fs::create_directories(dir_);
+    fs::remove(dir_ / "report.json");
+    fs::remove(dir_ / "report.html");
+    demo_ = new DemoProcess;
+    demo_->start({demo, "--duration", "45", "--workers", "3", "--port", "0", "--leak-bytes-per-page", "16384",
+                  "--report", (dir_ / "report.json").string(), "--report-html", (dir_ / "report.html").string()});
+    // The demo prints the dashboard URL once its server listens.
+    const std::regex url{R"(dashboard +http://127\.0\.0\.1:(\d+)/dashboard)"};
+    for (int i = 0; i < 600 && port_ == 0 && demo_->running(); ++i) {
+      std::smatch match;
+      const std::string out = demo_->output();
+      if (std::regex_search(out, match, url)) port_ = static_cast<std::uint16_t>(std::stoi(match[1]));
+      std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_NE(port_, 0) << "scraper_demo did not start:\n" << demo_->output();
+  }
+
+  static void TearDownTestSuite() {
+    if (demo_ != nullptr) demo_->kill();
+    delete demo_;
+    demo_ = nullptr;
+  }
+
+  static json get_json(const std::string& target) {
+    riptide::example::FetchClient client{"127.0.0.1", port_, std::chrono::seconds{30}};
+    const auto result = client.get({"127.0.0.1", target});
+    if (result.status != 200) return json{{"status", result.status}, {"error", result.error}, {"body", result.body}};
+    return json::parse(result.body, nullptr, false);
+  }
+
+  static inline DemoProcess* demo_ = nullptr;
+  static inline std::uint16_t port_ = 0;
+  static inline fs::path dir_;
+  static inline bool leak_seen_ = false;
+};
+
+TEST_F(ScraperDemoTest, EndpointsShowTheScraperAtWork) {
+  // Poll while the demo runs: figures build up over seconds, and the leak needs a few heap profiles.
+  json trend, performance, leaks;
+  while (demo_->running()) {
+    trend = get_json("/metrics/memory/trend?duration=5m&interval=1s");
+    performance = get_json("/metrics/performance");
+    leaks = get_json("/metrics/memory/leaks");
+    leak_seen_ = leaks.dump().find(kLeakFunction) != std::string::npos;
+    bool breaker_moved = false;
+    if (performance.contains("breakers")) {
+      for (const auto& breaker : performance["breakers"]) {
+        breaker_moved |= breaker.value("name", "") == "flaky.example" && breaker.value("transitions_total", 0) > 0;
+      }
+    }
+    if (leak_seen_ && breaker_moved && trend.value("data_points", json::array()).size() >= 5) break;
+    std::this_thread::sleep_for(1s);
+  }
+  ASSERT_TRUE(trend.contains("data_points")) << trend.dump();
+  EXPECT_GE(trend["data_points"].size(), 5U) << trend.dump();
+  EXPECT_TRUE(trend["data_points"].back()["rss_bytes"].is_number());
+
+  ASSERT_TRUE(performance.contains("metrics")) << performance.dump();
+  EXPECT_GT(performance["metrics"].value("throughput_pps", 0.0), 0.0) << performance["metrics"].dump();
+
+  // The flaky host fails most requests on purpose: its breaker has recorded failures and opened.
+  json flaky;
+  for (const auto& breaker : performance["breakers"]) {
+    if (breaker["name"] == "flaky.example") flaky = breaker;
+  }
+  ASSERT_FALSE(flaky.is_null()) << performance["breakers"].dump();
+  EXPECT_GT(flaky["failed_total"].get<std::uint64_t>(), 0U);
+  EXPECT_GT(flaky["transitions_total"].get<std::uint64_t>(), 0U) << "the breaker never opened: " << flaky.dump();
+
+  // Pages are revisited through the frontier: the cache serves some of them.
+  EXPECT_GT(performance["cache"]["l1"]["hits"].get<std::uint64_t>(), 0U) << performance["cache"].dump();
+  EXPECT_GT(performance["cache"]["hit_ratio"].get<double>(), 0.0);
+
+  EXPECT_TRUE(leak_seen_) << "the leak report never named " << kLeakFunction << ":\n" << leaks.dump(2);
+}
+
+TEST_F(ScraperDemoTest, DashboardDrawsChartsAndNamesTheLeakInChromium) {
+  if (riptide::test::chromium_path().empty()) GTEST_SKIP() << "chromium not installed (RIPTIDE_PERF_TEST_CHROMIUM)";
+  ASSERT_TRUE(demo_->running()) << "the demo ended before the browser test";
+  const std::string url = "http://127.0.0.1:" + std::to_string(port_) + "/dashboard";
+  const std::string dom = riptide::test::run_chromium(url, "--dump-dom", 12000);
+  ASSERT_FALSE(dom.empty()) << "chromium printed nothing";
+  for (const char* chart : {"chart-memory", "chart-allocation-rate", "chart-latency", "chart-throughput"}) {
+    EXPECT_GT(std::atoi(riptide::test::attribute_of(dom, chart, "data-points").c_str()), 0) << chart;
+  }
+  const std::string leak_table = riptide::test::element_of(dom, "leaks-table", "table");
+  EXPECT_NE(leak_table.find(kLeakFunction), std::string::npos) << leak_table;
+  EXPECT_GT(std::atoi(riptide::test::attribute_of(dom, "breakers-table", "data-rows").c_str()), 0);
+  EXPECT_NE(riptide::test::element_of(dom, "breakers-table", "table").find("flaky.example"), std::string::npos);
+  EXPECT_NE(riptide::test::element_of(dom, "allocations-table", "table").find("<td class=\"loc\">"), std::string::npos);
+  EXPECT_GT(std::atoi(riptide::test::attribute_of(dom, "flamegraph", "data-frames").c_str()), 0)
+      << riptide::test::element_of(dom, "flame-note", "p");
+
+  // The picture for people (docs/dashboard.png is one of these).
+  const auto shot = dir_ / "dashboard.png";
+  fs::remove(shot);
+  riptide::test::run_chromium(url, "--screenshot=" + shot.string(), 12000);
+  ASSERT_TRUE(fs::exists(shot));
+  EXPECT_GT(fs::file_size(shot), 20'000U);
+}
+
+TEST_F(ScraperDemoTest, ExitsCleanlyWithMarkdownJsonAndHtmlReports) {
+  const int status = demo_->wait();
+  const std::string out = demo_->output();
+  ASSERT_TRUE(WIFEXITED(status)) << out;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << out;
+  EXPECT_NE(out.find("# Performance report"), std::string::npos) << out;
+  EXPECT_NE(out.find("pages/s"), std::string::npos);
+
+  std::ifstream in{dir_ / "report.json"};
+  ASSERT_TRUE(in) << "no JSON report";
+  const json report = json::parse(in, nullptr, false);
+  ASSERT_FALSE(report.is_discarded());
+  EXPECT_GT(report["demo"]["pages"].get<std::uint64_t>(), 0U);
+  EXPECT_GT(report["latency"]["count"].get<std::uint64_t>(), 0U);
+  EXPECT_NE(report["demo"]["leak_report"].dump().find(kLeakFunction), std::string::npos)
+      << report["demo"]["leak_report"].dump(2);
+
+  std::ifstream html_in{dir_ / "report.html"};
+  std::stringstream html;
+  html << html_in.rdbuf();
+  EXPECT_NE(html.str().find("window.RIPTIDE_STATIC_DATA = "), std::string::npos);
+  EXPECT_NE(html.str().find(kLeakFunction), std::string::npos);
+}
+
+}  // namespace
