@@ -1,8 +1,11 @@
 # Warnings, sanitizers and ccache for every target of this project (not for consumers).
 find_program(RIPTIDE_PERF_CCACHE ccache)
 if(RIPTIDE_PERF_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
-  set(CMAKE_C_COMPILER_LAUNCHER "${RIPTIDE_PERF_CCACHE}")
-  set(CMAKE_CXX_COMPILER_LAUNCHER "${RIPTIDE_PERF_CCACHE}")
+  # Paths relative to the source tree and no build directory in the hash, so that two clones of the
+  # project (a developer's tree and CI's fresh clone) share cached objects.
+  set(riptide_perf_launcher env CCACHE_BASEDIR=${PROJECT_SOURCE_DIR} CCACHE_NOHASHDIR=true ${RIPTIDE_PERF_CCACHE})
+  set(CMAKE_C_COMPILER_LAUNCHER ${riptide_perf_launcher})
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${riptide_perf_launcher})
 endif()
 
 if(DEFINED ENV{CI} AND "$ENV{CI}" STREQUAL "true")
