@@ -530,6 +530,10 @@ MemoryMetricsRouter::MemoryMetricsRouter(std::shared_ptr<MemoryProfiler> profile
   auto& state = *state_;
   const ProfilingConfig& profiling = state.profiler->config().profiling;
   if (!state.options.leak_detector) {
+    // One detector per process: a second one would dump the heap twice and keep a second history.
+    state.options.leak_detector = state.profiler->leak_detector();
+  }
+  if (!state.options.leak_detector) {
     state.options.leak_detector = std::make_shared<LeakDetector>(profiling);
     state.owns_leak_detector = true;
     if (profiling.enabled && HeapProfilingControl::available()) state.options.leak_detector->start();
