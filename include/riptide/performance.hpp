@@ -64,3 +64,11 @@
 #include "riptide/performance/limits/redis_rate_limiter.hpp"
 #endif
 #endif
+#if RIPTIDE_PERF_HAS_HTTP
+// The embedded server and its routes; link riptide::performance_http as well (kept separate so hosts that
+// mount the routes in their own server need not link Beast's code).
+#include "riptide/performance/http/memory_metrics_router.hpp"
+#include "riptide/performance/http/prometheus.hpp"
+#include "riptide/performance/http/router.hpp"
+#include "riptide/performance/http/server.hpp"
+#endif
