@@ -139,6 +139,9 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session() { server_.unregister_session(this); }
 
   void start() {
+    error_code ignored;
+    const auto peer = socket_.remote_endpoint(ignored);
+    if (!ignored) remote_address_ = peer.address().to_string();  // once: a syscall per request shows in wrk
     asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->wait_for_request(); });
   }
 
@@ -153,6 +156,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   enum class Phase { idle, reading, handling, writing, closing, closed };
+
+  [[nodiscard]] const std::string& remote_address() const noexcept { return remote_address_; }
 
   void arm_timer(std::chrono::steady_clock::duration timeout) {
     const std::uint64_t generation = ++timer_generation_;
@@ -253,9 +258,7 @@ class Session : public std::enable_shared_from_this<Session> {
       request.headers.emplace_back(std::string{field.name_string()}, std::string{field.value()});
     }
     request.body = std::move(message.body());
-    error_code endpoint_error;
-    const auto peer = socket_.remote_endpoint(endpoint_error);
-    if (!endpoint_error) request.remote_address = peer.address().to_string();
+    request.remote_address = remote_address();
     request.stop = server_.stop_source.get_token();
     parser_.reset();
 
@@ -331,6 +334,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<bhttp::response<bhttp::string_body>> response_;
   std::array<char, 4096> scratch_{};
+  std::string remote_address_;
   std::size_t drained_ = 0;
   std::uint64_t timer_generation_ = 0;
   Phase phase_ = Phase::idle;
