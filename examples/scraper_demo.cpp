@@ -16,8 +16,7 @@
 #include <riptide/performance/http/memory_metrics_router.hpp>
 #include <riptide/performance/http/server.hpp>
 #include <riptide/performance/limits/circuit_breaker_registry.hpp>
-#include <riptide/performance/limits/concurrency_limiter.hpp>
-#include <riptide/performance/limits/keyed_rate_limiter.hpp>
+#include <riptide/performance/limits/resource_limits.hpp>
 #include <riptide/performance/manager/performance_manager.hpp>
 #include <riptide/performance/profiling/enable_heap_profiling.hpp>
 #include <riptide/performance/profiling/leak_detector.hpp>
@@ -267,13 +266,6 @@ nlohmann::json breakers_json(const rp::CircuitBreakerRegistry& registry) {
   return out;
 }
 
-nlohmann::json limits_json(const rp::ConcurrencyLimiter& permits, const rp::KeyedRateLimiter& hosts) {
-  const auto p = permits.stats();
-  const auto h = hosts.stats();
-  return {{"permits", {{"max", p.max_permits}, {"active", p.active}, {"peak", p.peak}, {"acquired", p.acquired}}},
-          {"per_host_rate", {{"tracked_keys", h.tracked_keys}, {"refused", h.refused}}}};
-}
-
 // Leak suspects of the latest background analysis ("-" before the first). Reads the published result
 // only: the progress line must not trigger a heap dump every second.
 std::string leaks_found(const rp::LeakDetector& detector) {
@@ -297,15 +289,10 @@ int main(int argc, char** argv) {
     const ex::Site site{{.seed = options.seed}};
     auto origin = ex::OriginServer::start(site);
 
-    // --- monitoring: the manager records pages and stages; the limits and the cache are the library's
-    // components, configured from the same Config (the manager will hand them out itself once it does).
+    // --- monitoring: the manager records pages and stages and owns the cache, the limits and the breakers
     auto manager = rp::PerformanceManager::with_config(config);
-    auto cache = rp::TieredCache::from_config(config.cache, config.redis);
-    rp::KeyedRateLimiter host_limits{{.default_quota = rp::RateQuota::per_second(
-                                          config.limits.per_client_rate_per_second, config.limits.per_client_burst,
-                                          "limits.per_client_rate_per_second", "limits.per_client_burst")}};
-    rp::ConcurrencyLimiter permits{config.limits.max_concurrent_requests};
-    rp::CircuitBreakerRegistry breakers{rp::CircuitBreakerConfig::from(config.limits)};
+    rp::TieredCache* cache = manager->cache();  // null when [cache] enabled = false
+    rp::CircuitBreakerRegistry& breakers = manager->resource_limits().circuit_breakers();
     // Shared with the router, so the progress line reads the same analysis the endpoint serves.
     auto leak_detector = std::make_shared<rp::LeakDetector>(config.profiling);
     manager->start_monitoring();
@@ -316,8 +303,7 @@ int main(int argc, char** argv) {
     router_options.performance_json = [&] {
       nlohmann::json body = manager->performance_json();
       if (!body.contains("breakers")) body["breakers"] = breakers_json(breakers);
-      if (!body.contains("cache")) body["cache"] = rp::to_json(cache->stats());
-      if (!body.contains("limits")) body["limits"] = limits_json(permits, host_limits);
+      if (!body.contains("cache") && cache != nullptr) body["cache"] = rp::to_json(cache->stats());
       return body;
     };
     // The profiler lives inside the manager; the router shares the manager's lifetime through it.
@@ -350,28 +336,27 @@ int main(int argc, char** argv) {
         const std::string key = url.to_string();
         const auto page_start = std::chrono::steady_clock::now();
 
-        rp::TieredCache::Value body = cache->get(key);
+        rp::TieredCache::Value body = cache != nullptr ? cache->get(key) : nullptr;
         if (body) {
           counters.cache_hits.fetch_add(1, std::memory_order_relaxed);
         } else {
           // Politeness per host, then the host's breaker, then a permit: the order a scraper wants, so a
           // refused request holds nothing.
-          const rp::RateDecision decision = host_limits.check(url.host);
+          const rp::RateDecision decision = manager->check_rate_limits(url.host);
           if (!decision.allowed) {
             counters.rate_limited.fetch_add(1, std::memory_order_relaxed);
             frontier.push_back(std::move(url));
             std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(decision.retry_after, 20ms));
             continue;
           }
-          auto breaker = breakers.get(url.host);
-          if (!breaker->try_acquire_permission()) {
+          if (!manager->allow_call(url.host)) {
             counters.breaker_rejected.fetch_add(1, std::memory_order_relaxed);
             continue;
           }
           ex::FetchResult result;
           const auto fetch_start = std::chrono::steady_clock::now();
           {
-            auto permit = permits.acquire();
+            auto permit = manager->acquire_request_permit();
             auto timer = manager->time_stage("fetch");
             result = client.get(url);
           }
@@ -380,16 +365,16 @@ int main(int argc, char** argv) {
           if (result.status != 200) {
             // 5xx and transport errors count against the host; a 404 is the page's fault, not the host's.
             if (result.status >= 500 || result.status == 0) {
-              breaker->on_error(fetch_time);
+              manager->record_failure(url.host, fetch_time);
             } else {
-              breaker->on_success(fetch_time);
+              manager->record_success(url.host, fetch_time);
             }
             counters.fetch_failures.fetch_add(1, std::memory_order_relaxed);
             manager->record_request(std::chrono::steady_clock::now() - page_start);
             continue;
           }
-          breaker->on_success(fetch_time);
-          cache->put(key, result.body);
+          manager->record_success(url.host, fetch_time);
+          if (cache != nullptr) cache->put(key, result.body);
           body = std::make_shared<const std::string>(std::move(result.body));
         }
 
