@@ -50,6 +50,8 @@ constexpr std::size_t kBufferSlack = 16 * 1024;
 constexpr std::size_t kDrainLimit = 64 * 1024;
 constexpr auto kDrainTime = std::chrono::seconds{1};
 constexpr auto kAcceptBackoff = std::chrono::milliseconds{100};
+// First read of an idle connection; a typical scrape or curl request fits.
+constexpr std::size_t kFirstRead = 4096;
 
 ConfigError bad_option(std::string key, std::string value, std::string problem, std::string accepted) {
   return ConfigError(
@@ -202,11 +204,15 @@ class Session : public std::enable_shared_from_this<Session> {
     if (buffer_.size() > 0) return read_request();  // a pipelined request is already buffered
     phase_ = Phase::idle;
     arm_timer(server_.options.idle_timeout);
-    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code& ec) {
-      if (self->phase_ != Phase::idle) return;
-      if (ec) return self->close_now();
-      self->read_request();
-    });
+    // Wait for the next request by reading its first bytes into the parser's buffer: cheaper than a
+    // readiness wait followed by a second read, and the read timeout starts only once bytes arrived.
+    socket_.async_read_some(buffer_.prepare(kFirstRead),
+                            [self = shared_from_this()](const error_code& ec, std::size_t n) {
+                              if (self->phase_ != Phase::idle) return;
+                              if (ec) return self->close_now();
+                              self->buffer_.commit(n);
+                              self->read_request();
+                            });
   }
 
   void read_request() {
