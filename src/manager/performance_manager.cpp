@@ -17,11 +17,27 @@
 #include "riptide/performance/cache/cache_advisor.hpp"
 #endif
 #include "riptide/performance/memory/memory_trend.hpp"
+#if RIPTIDE_PERF_HAS_RESOURCE_LIMITS && RIPTIDE_PERF_HAS_REDIS
+#include "riptide/performance/redis/redis_client.hpp"
+#endif
 
 namespace riptide::performance {
 namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
+
+#if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
+// The distributed rate limit's own connection pool (limits.distributed with a redis.url); null otherwise,
+// and ResourceLimits then limits per process.
+std::shared_ptr<RedisClient> limits_redis_client(const Config& config) {
+#if RIPTIDE_PERF_HAS_REDIS
+  if (config.limits.distributed && !config.redis.url.empty()) return std::make_shared<RedisClient>(config.redis);
+#else
+  (void)config;
+#endif
+  return nullptr;
+}
+#endif
 
 std::optional<double> to_mb(const std::optional<std::uint64_t>& bytes) {
   if (!bytes) {
@@ -167,6 +183,9 @@ PerformanceManager::PerformanceManager(PrivateTag, const Config& config, const C
       checker_(config.targets),
 #if RIPTIDE_PERF_HAS_CACHE
       cache_(config.cache.enabled ? TieredCache::from_config(config.cache, config.redis) : nullptr),
+#endif
+#if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
+      limits_(std::make_unique<ResourceLimits>(config.limits, clock, limits_redis_client(config))),
 #endif
       started_at_(clock.system_now()),
       started_steady_(clock.steady_now()) {}
@@ -474,6 +493,9 @@ nlohmann::json PerformanceManager::performance_json() {
   out["status"] = status;
   out["metrics"] = metrics;
   out["stages"] = stages_.breakdown(std::chrono::nanoseconds{static_cast<std::int64_t>(cumulative.sum_ns)});
+#if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
+  out["resources"] = to_json(limits_->get_resource_usage());
+#endif
   return out;
 }
 

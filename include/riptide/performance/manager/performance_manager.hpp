@@ -32,6 +32,9 @@
 #include "riptide/performance/cache/cache_stats.hpp"
 #include "riptide/performance/cache/tiered_cache.hpp"
 #endif
+#if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
+#include "riptide/performance/limits/resource_limits.hpp"
+#endif
 #include "riptide/performance/manager/memory_profiler.hpp"
 #include "riptide/performance/timing/latency_histogram.hpp"
 #include "riptide/performance/timing/stage_timer.hpp"
@@ -183,6 +186,33 @@ class PerformanceManager {
   /// Recommendations from the cache statistics (CacheAdvisor), most important first.
   [[nodiscard]] std::vector<std::string> optimize_cache() const;
 
+#if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
+  // Resource limits of [limits] (docs/limits.md); thread-safe.
+  /// A request slot plus a global rate cell, waiting as long as needed; RAII, move-only.
+  [[nodiscard]] RequestPermit acquire_request_permit() { return limits_->acquire_request_permit(); }
+  /// The same, giving up after `timeout` (an empty permit; `rate_limited` says which limit refused).
+  [[nodiscard]] RequestPermit acquire_request_permit(std::chrono::nanoseconds timeout) {
+    return limits_->acquire_request_permit(timeout);
+  }
+  [[nodiscard]] RequestPermit try_acquire_request_permit() noexcept { return limits_->try_acquire_request_permit(); }
+  /// Per-client limit of `client`; without one, a cell of the global limit.
+  [[nodiscard]] RateDecision check_rate_limits(std::optional<std::string_view> client = std::nullopt) noexcept {
+    return limits_->check_rate_limits(client);
+  }
+  /// Outcome of a call to `service` for its circuit breaker (durations decide "slow").
+  void record_success(std::string_view service, std::chrono::nanoseconds duration = {}) {
+    limits_->record_success(service, duration);
+  }
+  void record_failure(std::string_view service, std::chrono::nanoseconds duration = {}) {
+    limits_->record_failure(service, duration);
+  }
+  /// Whether `service`'s circuit breaker lets a call through now.
+  [[nodiscard]] bool allow_call(std::string_view service) { return limits_->allow_call(service); }
+  /// Concurrency, rates, breakers and the violations since the previous reading.
+  [[nodiscard]] ResourceUsage get_resource_usage() { return limits_->get_resource_usage(); }
+  [[nodiscard]] ResourceLimits& resource_limits() noexcept { return *limits_; }
+#endif
+
   /// The body of GET /metrics/performance: targets, status, latency, throughput, stages, memory.
   [[nodiscard]] nlohmann::json performance_json();
 
@@ -215,6 +245,9 @@ class PerformanceManager {
   TargetChecker checker_;
 #if RIPTIDE_PERF_HAS_CACHE
   std::unique_ptr<TieredCache> cache_;  // built before the threads start; never replaced
+#endif
+#if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
+  std::unique_ptr<ResourceLimits> limits_;  // never null; never replaced
 #endif
 
   mutable std::mutex state_mutex_;  // session times, violation history, previous states
