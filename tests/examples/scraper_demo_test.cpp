@@ -100,8 +100,8 @@ class DemoProcess {
 class ScraperDemoTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const char* demo = std::getenv("RIPTIDE_PERF_SCRAPER_DEMO");
-    ASSERT_NE(demo, nullptr) << "RIPTIDE_PERF_SCRAPER_DEMO is set by CMake";
+    const char* demo = std::getenv("RIPTIDE_PERF_TEST_SCRAPER_DEMO");
+    ASSERT_NE(demo, nullptr) << "RIPTIDE_PERF_TEST_SCRAPER_DEMO is set by CMake";
     dir_ = fs::path{std::getenv("RIPTIDE_PERF_BINARY_DIR")} / "scraper_demo_test";
     fs::create_directories(dir_);
     fs::remove(dir_ / "report.json");

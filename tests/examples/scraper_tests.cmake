@@ -38,5 +38,5 @@ if(TARGET riptide_example_transport AND RIPTIDE_PERF_BUILD_EXAMPLES AND TARGET r
     LABELS examples slow
     TIMEOUT 300)
   add_dependencies(scraper_demo_test scraper_demo)
-  set_property(TEST scraper_demo_test APPEND PROPERTY ENVIRONMENT "RIPTIDE_PERF_SCRAPER_DEMO=$<TARGET_FILE:scraper_demo>")
+  set_property(TEST scraper_demo_test APPEND PROPERTY ENVIRONMENT "RIPTIDE_PERF_TEST_SCRAPER_DEMO=$<TARGET_FILE:scraper_demo>")
 endif()
