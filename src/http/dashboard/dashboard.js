@@ -571,12 +571,12 @@
         const body = await response.json().catch(() => null);
         throw new Error(body && body.error ? body.error.message : String(response.status));
       }
-      let stream = response.body;
-      const head = new Uint8Array(await response.clone().arrayBuffer()).subarray(0, 2);
-      if (head[0] === 0x1f && head[1] === 0x8b && typeof DecompressionStream !== 'undefined') {
-        stream = stream.pipeThrough(new DecompressionStream('gzip'));
+      let bytes = new Uint8Array(await response.arrayBuffer());
+      // pprof profiles are gzipped protobuf; the browser's own gunzip unpacks them.
+      if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+        const unzipped = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+        bytes = new Uint8Array(await new Response(unzipped).arrayBuffer());
       }
-      const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
       renderFlame(parsePprof(bytes), '/debug/pprof/heap (inuse_space)');
     } catch (e) {
       text('flame-note', 'Flame graph unavailable: ' + e.message);
