@@ -13,7 +13,9 @@ if(DEFINED ENV{CI} AND "$ENV{CI}" STREQUAL "true")
 endif()
 
 add_library(riptide_perf_warnings INTERFACE)
-target_compile_options(riptide_perf_warnings INTERFACE -Wall -Wextra -Wpedantic
+# -Wno-missing-field-initializers: g++ 12 warns on designated initializers that leave members at their
+# default member initializers ({.port = 0}), which is exactly how option structs are meant to be used.
+target_compile_options(riptide_perf_warnings INTERFACE -Wall -Wextra -Wpedantic -Wno-missing-field-initializers
   $<$<BOOL:${RIPTIDE_PERF_WARNINGS_AS_ERRORS}>:-Werror>)
 
 if(RIPTIDE_PERF_SANITIZER STREQUAL "address")
