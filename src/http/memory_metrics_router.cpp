@@ -574,6 +574,12 @@ MemoryMetricsOptions MemoryMetricsRouter::with_manager(const std::shared_ptr<Per
       out.family("ai_overhead_ratio", MetricType::gauge, "Share of request time spent in the \"ai\" stage (0-1).");
       out.sample(*metrics.ai_overhead_percent / 100.0);
     }
+#if RIPTIDE_PERF_HAS_CACHE
+    if (metrics.cache) out.append_exposition(to_prometheus(*metrics.cache));
+#endif
+#if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
+    out.append_exposition(to_prometheus(manager->get_resource_usage()));
+#endif
   });
   return options;
 }

@@ -75,6 +75,27 @@ std::string escape_label_value(std::string_view value) {
 
 PrometheusWriter::PrometheusWriter(std::string prefix) : prefix_(std::move(prefix)) {}
 
+void PrometheusWriter::append_exposition(std::string_view exposition) {
+  constexpr std::string_view kTypeLine = "# TYPE ";
+  std::size_t line_start = 0;
+  while (line_start < exposition.size()) {
+    std::size_t line_end = exposition.find('\n', line_start);
+    if (line_end == std::string_view::npos) line_end = exposition.size();
+    const std::string_view line = exposition.substr(line_start, line_end - line_start);
+    if (line.starts_with(kTypeLine)) {
+      const std::string_view rest = line.substr(kTypeLine.size());
+      const std::string name(rest.substr(0, rest.find(' ')));
+      if (!families_.insert(name).second) {
+        throw std::invalid_argument("prometheus: family '" + name + "' written twice");
+      }
+    }
+    line_start = line_end + 1;
+  }
+  text_.append(exposition);
+  if (!exposition.empty() && exposition.back() != '\n') text_.push_back('\n');
+  current_.clear();
+}
+
 void PrometheusWriter::family(std::string_view name, MetricType type, std::string_view help) {
   std::string full = prefix_;
   full += name;

@@ -447,6 +447,12 @@ TEST(ManagerRoutes, PerformanceManagerServesPerformanceAndItsPrometheusFamilies)
   ASSERT_EQ(metrics.status, 200);
   EXPECT_NE(metrics.body.find("riptide_requests_total 100"), std::string::npos) << metrics.body;
   EXPECT_NE(metrics.body.find("# TYPE riptide_request_latency_p99_seconds gauge"), std::string::npos);
+#if RIPTIDE_PERF_HAS_CACHE
+  EXPECT_NE(metrics.body.find("# TYPE riptide_cache_hits_total counter"), std::string::npos) << metrics.body;
+#endif
+#if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
+  EXPECT_NE(metrics.body.find("riptide_limits_"), std::string::npos) << metrics.body;
+#endif
   const std::string promtool = env("RIPTIDE_PERF_TEST_PROMTOOL");
   if (promtool.empty() || !std::filesystem::exists(promtool)) return;
   const auto file = std::filesystem::temp_directory_path() / ("riptide_metrics_manager_" + manager->session_id());

@@ -31,6 +31,10 @@ class PrometheusWriter {
   /// Integer counters and sizes are written exactly.
   void sample(std::uint64_t value, std::initializer_list<Label> labels = {});
 
+  /// Appends families a component already wrote in the text format (cache and limits render their own,
+  /// since they do not depend on http/). Their names join the repeated-name check.
+  void append_exposition(std::string_view exposition);
+
   /// The text written so far.
   [[nodiscard]] const std::string& text() const noexcept { return text_; }
 
