@@ -77,14 +77,14 @@ namespace {
 // What a child runs.
 
 struct Features {
-  bool memory = false;        // sampler thread (1 s snapshots) + target checker (start_monitoring)
-  bool sampling = false;      // jemalloc heap sampling active at lg_prof_sample 19
-  bool allocations = false;   // allocation analysis (counters + heap profile) once per scrape interval
-  bool leaks = false;         // leak detector observing every 10 s in the background
-  bool http = false;          // embedded server, every GET endpoint scraped once per scrape interval
-  bool light_scrape = false;  // ... but only the endpoints that read published figures (no heap profile)
-  bool cache = false;         // TieredCache (L1) get per page, put on a miss
-  bool hot = false;           // record_request + stage timers + keyed and global limiter checks per page
+  bool memory = false;       // sampler thread (1 s snapshots) + target checker (start_monitoring)
+  bool sampling = false;     // jemalloc heap sampling active at lg_prof_sample 19
+  bool allocations = false;  // allocation analysis (counters + heap profile) once per scrape interval
+  bool leaks = false;        // leak detector observing every 10 s in the background
+  bool http = false;         // embedded server, every GET endpoint scraped once per scrape interval
+  unsigned heavy_every = 1;  // scrape the heap-profile routes every Nth round only (0: never)
+  bool cache = false;        // TieredCache (L1) get per page, put on a miss
+  bool hot = false;          // record_request + stage timers + keyed and global limiter checks per page
 };
 
 struct ConfigurationInfo {
@@ -105,7 +105,7 @@ const std::vector<ConfigurationInfo>& configurations() {
       {"http", "HTTP endpoints (all GET endpoints scraped every 1 s)", {.http = true}},
       {"http_light",
        "HTTP endpoints without heap-profile routes (no leaks, allocations, pprof)",
-       {.http = true, .light_scrape = true}},
+       {.http = true, .heavy_every = 0}},
       {"cache", "cache (L1 get + put per page)", {.cache = true}},
       {"hot", "request/stage timers + limiter checks per page", {.hot = true}},
       {"B",
@@ -115,6 +115,16 @@ const std::vector<ConfigurationInfo>& configurations() {
         .allocations = true,
         .leaks = true,
         .http = true,
+        .cache = true,
+        .hot = true}},
+      {"B_light",
+       "total, heap-profile routes scraped every 10 s (others every 1 s)",
+       {.memory = true,
+        .sampling = true,
+        .allocations = true,
+        .leaks = true,
+        .http = true,
+        .heavy_every = 10,
         .cache = true,
         .hot = true}},
   };
@@ -178,8 +188,8 @@ double load_average() {
 // in production the client is another process.
 class ScrapeClient {
  public:
-  ScrapeClient(std::uint16_t port, std::chrono::milliseconds interval, bool light)
-      : port_(port), interval_(interval), light_(light), thread_([this] { run(); }) {}
+  ScrapeClient(std::uint16_t port, std::chrono::milliseconds interval, unsigned heavy_every)
+      : port_(port), interval_(interval), heavy_every_(heavy_every), thread_([this] { run(); }) {}
   ~ScrapeClient() { stop(); }
 
   void stop() {
@@ -215,7 +225,8 @@ class ScrapeClient {
     std::unique_lock lock{mutex_};
     while (!stop_) {
       lock.unlock();
-      for (const auto& target : scrape_targets(light_)) {
+      const bool light = heavy_every_ == 0 || rounds_ % heavy_every_ != 0;
+      for (const auto& target : scrape_targets(light)) {
         const auto start = std::chrono::steady_clock::now();
         const auto result = client.get({"127.0.0.1", target});
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -237,7 +248,7 @@ class ScrapeClient {
 
   std::uint16_t port_;
   std::chrono::milliseconds interval_;
-  bool light_;
+  unsigned heavy_every_;
   std::map<std::string, Endpoint> endpoints_;
   std::uint64_t rounds_ = 0;
   double cpu_s_ = 0;
@@ -344,7 +355,7 @@ int run_child(const ConfigurationInfo& info, const Settings& settings) {
   const double load_before = load_average();
   const double cpu_before = process_cpu_seconds();
   const auto started = std::chrono::steady_clock::now();
-  if (f.http) scraper = std::make_unique<ScrapeClient>(server->port(), settings.scrape_interval, f.light_scrape);
+  if (f.http) scraper = std::make_unique<ScrapeClient>(server->port(), settings.scrape_interval, f.heavy_every);
 
   auto worker = [&](unsigned index) {
     const auto allocated_before = rp::JemallocCtl::read_u64("thread.allocated");
@@ -552,7 +563,7 @@ std::string machine_description() {
          "  --mode features   A, one child per feature, B, alternated (the per-feature table)\n"
          "  --rounds N        rounds of alternation (default 5)\n"
          "  --pages N         fixed pages of work per child (default 6000)\n"
-         "configurations: A memory sampling allocations leaks http http_light cache hot B\n";
+         "configurations: A memory sampling allocations leaks http http_light cache hot B B_light\n";
   std::exit(code);
 }
 
