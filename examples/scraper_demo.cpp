@@ -293,8 +293,10 @@ int main(int argc, char** argv) {
     auto manager = rp::PerformanceManager::with_config(config);
     rp::TieredCache* cache = manager->cache();  // null when [cache] enabled = false
     rp::CircuitBreakerRegistry& breakers = manager->resource_limits().circuit_breakers();
-    // Shared with the router, so the progress line reads the same analysis the endpoint serves.
-    auto leak_detector = std::make_shared<rp::LeakDetector>(config.profiling);
+    // The profiler's own detector, shared with the router, so the progress line reads the same analysis the
+    // endpoint serves and the heap is dumped once per interval.
+    auto leak_detector = manager->memory_profiler().leak_detector();
+    if (!leak_detector) leak_detector = std::make_shared<rp::LeakDetector>(config.profiling);
     manager->start_monitoring();
     leak_detector->start();
 
