@@ -188,7 +188,8 @@ PerformanceManager::PerformanceManager(PrivateTag, const Config& config, const C
       limits_(std::make_unique<ResourceLimits>(config.limits, clock, limits_redis_client(config))),
 #endif
       started_at_(clock.system_now()),
-      started_steady_(clock.steady_now()) {}
+      started_steady_(clock.steady_now()) {
+}
 
 PerformanceManager::~PerformanceManager() {
   stop_threads();

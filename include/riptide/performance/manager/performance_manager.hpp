@@ -181,7 +181,9 @@ class PerformanceManager {
 #if RIPTIDE_PERF_HAS_CACHE
   /// The manager's two-level cache, built from [cache] and [redis] (null when cache.enabled is false).
   /// The host caches through it so its figures reach get_metrics() and optimize_cache().
-  [[nodiscard]] TieredCache* cache() noexcept { return cache_.get(); }
+  [[nodiscard]] TieredCache* cache() noexcept {
+    return cache_.get();
+  }
 #endif
   /// Recommendations from the cache statistics (CacheAdvisor), most important first.
   [[nodiscard]] std::vector<std::string> optimize_cache() const;
@@ -189,12 +191,16 @@ class PerformanceManager {
 #if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
   // Resource limits of [limits] (docs/limits.md); thread-safe.
   /// A request slot plus a global rate cell, waiting as long as needed; RAII, move-only.
-  [[nodiscard]] RequestPermit acquire_request_permit() { return limits_->acquire_request_permit(); }
+  [[nodiscard]] RequestPermit acquire_request_permit() {
+    return limits_->acquire_request_permit();
+  }
   /// The same, giving up after `timeout` (an empty permit; `rate_limited` says which limit refused).
   [[nodiscard]] RequestPermit acquire_request_permit(std::chrono::nanoseconds timeout) {
     return limits_->acquire_request_permit(timeout);
   }
-  [[nodiscard]] RequestPermit try_acquire_request_permit() noexcept { return limits_->try_acquire_request_permit(); }
+  [[nodiscard]] RequestPermit try_acquire_request_permit() noexcept {
+    return limits_->try_acquire_request_permit();
+  }
   /// Per-client limit of `client`; without one, a cell of the global limit.
   [[nodiscard]] RateDecision check_rate_limits(std::optional<std::string_view> client = std::nullopt) noexcept {
     return limits_->check_rate_limits(client);
@@ -207,22 +213,42 @@ class PerformanceManager {
     limits_->record_failure(service, duration);
   }
   /// Whether `service`'s circuit breaker lets a call through now.
-  [[nodiscard]] bool allow_call(std::string_view service) { return limits_->allow_call(service); }
+  [[nodiscard]] bool allow_call(std::string_view service) {
+    return limits_->allow_call(service);
+  }
   /// Concurrency, rates, breakers and the violations since the previous reading.
-  [[nodiscard]] ResourceUsage get_resource_usage() { return limits_->get_resource_usage(); }
-  [[nodiscard]] ResourceLimits& resource_limits() noexcept { return *limits_; }
+  [[nodiscard]] ResourceUsage get_resource_usage() {
+    return limits_->get_resource_usage();
+  }
+  [[nodiscard]] ResourceLimits& resource_limits() noexcept {
+    return *limits_;
+  }
 #endif
 
   /// The body of GET /metrics/performance: targets, status, latency, throughput, stages, memory.
   [[nodiscard]] nlohmann::json performance_json();
 
-  [[nodiscard]] const Config& config() const noexcept { return config_; }
-  [[nodiscard]] const PerformanceTargets& targets() const noexcept { return config_.targets; }
-  [[nodiscard]] const std::string& session_id() const noexcept { return profiler_.session_id(); }
-  [[nodiscard]] MemoryProfiler& memory_profiler() noexcept { return profiler_; }
-  [[nodiscard]] LatencyHistogram& request_histogram() noexcept { return requests_; }
-  [[nodiscard]] StageRegistry& stages() noexcept { return stages_; }
-  [[nodiscard]] const Clock& clock() const noexcept { return clock_; }
+  [[nodiscard]] const Config& config() const noexcept {
+    return config_;
+  }
+  [[nodiscard]] const PerformanceTargets& targets() const noexcept {
+    return config_.targets;
+  }
+  [[nodiscard]] const std::string& session_id() const noexcept {
+    return profiler_.session_id();
+  }
+  [[nodiscard]] MemoryProfiler& memory_profiler() noexcept {
+    return profiler_;
+  }
+  [[nodiscard]] LatencyHistogram& request_histogram() noexcept {
+    return requests_;
+  }
+  [[nodiscard]] StageRegistry& stages() noexcept {
+    return stages_;
+  }
+  [[nodiscard]] const Clock& clock() const noexcept {
+    return clock_;
+  }
 
  private:
   struct PrivateTag {};
