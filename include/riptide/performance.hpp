@@ -43,6 +43,7 @@
 #include "riptide/performance/profiling/allocation_analyzer.hpp"
 #include "riptide/performance/profiling/enable_heap_profiling.hpp"
 #include "riptide/performance/profiling/heap_profile.hpp"
+#include "riptide/performance/profiling/heap_profile_cache.hpp"
 #include "riptide/performance/profiling/heap_profiling_control.hpp"
 #include "riptide/performance/profiling/leak_detector.hpp"
 #include "riptide/performance/profiling/pprof_writer.hpp"

@@ -38,8 +38,8 @@ namespace {
 
 using namespace std::chrono_literals;
 constexpr double kMiB = 1024.0 * 1024.0;
-// A leak report younger than this is served as is instead of taking another heap dump: repeated
-// polling must not turn into repeated dumps.
+// Without the background observation, a leak report younger than this is served as is instead of taking
+// another heap dump: repeated polling must not turn into repeated dumps.
 constexpr auto kFreshLeakReport = 1s;
 
 std::chrono::nanoseconds seconds_to_ns(double seconds) {
@@ -81,8 +81,14 @@ struct MemoryMetricsRouter::State {
   MemoryMetricsOptions options;
   Cooldown gc_cooldown;
   Cooldown cpu_cooldown;
-  Cooldown heap_cooldown{std::chrono::nanoseconds{0}};
   bool owns_leak_detector = false;
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
+  // GET /debug/pprof/heap's encoded body for the shared profile it was written from: polls between two
+  // dumps cost neither symbolization nor compression.
+  std::mutex pprof_mutex;
+  HeapProfileCache::Profile pprof_body_profile;
+  std::string pprof_body;
+#endif
 
   // Allocation rates for /health and /metrics, recomputed at most once per second: the hour's baseline
   // walks up to 3,600 samples, which must not happen on every poll.
@@ -158,11 +164,18 @@ struct MemoryMetricsRouter::State {
   }
 
 #if RIPTIDE_PERF_HAS_MEMORY_PROFILING
+  // The background observation keeps the published report at most one interval old, so requests read it;
+  // only without it (detector not running) does a request take a profile, at most one per kFreshLeakReport.
   std::shared_ptr<const LeakReport> leak_report(bool fresh) {
     auto latest = options.leak_detector->latest();
+    if (!fresh || (latest && options.leak_detector->running())) return latest;
     const auto now = std::chrono::system_clock::now();
-    if (!fresh || (latest && now - latest->timestamp < kFreshLeakReport)) return latest;
+    if (latest && now - latest->timestamp < kFreshLeakReport) return latest;
     return std::make_shared<const LeakReport>(options.leak_detector->detect());
+  }
+
+  std::chrono::nanoseconds shared_profile_max_age() const {
+    return seconds_to_ns(std::max(profiler->config().profiling.leak_detection_interval_sec, 1.0));
   }
 #endif
 
@@ -389,12 +402,24 @@ struct MemoryMetricsRouter::State {
       throw HttpError::unavailable("heap profiling is off in this process: " + HeapProfilingControl::status().reason +
                                    "; fix: " + HeapProfilingControl::status().fix);
     }
-    const auto ticket = heap_cooldown.acquire_or_throw("a heap profile");
-    auto profile = capture_heap_profile(profiler->config().profiling.dump_directory);
+    // The profile the leak detector took at most one leak interval ago (or a fresh one): one dump serves
+    // every reader. X-Heap-Profile-Age-Seconds says how old it is.
+    const auto& profiles = options.leak_detector->heap_profiles();
+    auto profile = profiles->get(shared_profile_max_age());
     if (!profile) throw HttpError(500, "profile_failed", profile.error().to_string());
     Response response;
     response.content_type = "application/octet-stream";
-    response.body = write_pprof_heap_profile(profile.value(), Symbolizer::shared());
+    {
+      const std::lock_guard lock(pprof_mutex);
+      if (pprof_body_profile != profile.value()) {
+        pprof_body = write_pprof_heap_profile(*profile.value(), Symbolizer::shared());
+        pprof_body_profile = profile.value();
+      }
+      response.body = pprof_body;
+    }
+    const auto age = profiles->age().value_or(std::chrono::nanoseconds{0});
+    response.set_header("X-Heap-Profile-Age-Seconds",
+                        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(age).count()));
     response.set_header("Content-Disposition", "attachment; filename=\"heap.pb.gz\"");
     return response;
 #else
@@ -538,8 +563,11 @@ MemoryMetricsRouter::MemoryMetricsRouter(std::shared_ptr<MemoryProfiler> profile
     state.owns_leak_detector = true;
     if (profiling.enabled && HeapProfilingControl::available()) state.options.leak_detector->start();
   }
+  if (!state.options.allocation_analyzer) state.options.allocation_analyzer = state.profiler->allocation_analyzer();
   if (!state.options.allocation_analyzer) {
-    state.options.allocation_analyzer = std::make_shared<AllocationAnalyzer>(profiling);
+    // Sites from the detector's profiles: the router's readers of the heap share one dump per interval.
+    state.options.allocation_analyzer = std::make_shared<AllocationAnalyzer>(
+        profiling, system_clock(), nullptr, 20, state.options.leak_detector->heap_profiles());
   }
 #endif
   register_routes();

@@ -25,8 +25,9 @@ MemoryProfiler::MemoryProfiler(std::string session_id, const Config& config, con
   tracker_ = std::make_unique<MemoryTracker>(MemoryTrackerOptions::from_config(config_), clock);
 #if RIPTIDE_PERF_HAS_MEMORY_PROFILING
   if (config_.profiling.enabled) {
-    leak_detector_ = std::make_shared<LeakDetector>(config_.profiling, clock);
-    allocation_analyzer_ = std::make_shared<AllocationAnalyzer>(config_.profiling, clock);
+    heap_profiles_ = std::make_shared<HeapProfileCache>(config_.profiling.dump_directory, clock);
+    leak_detector_ = std::make_shared<LeakDetector>(config_.profiling, clock, nullptr, heap_profiles_);
+    allocation_analyzer_ = std::make_shared<AllocationAnalyzer>(config_.profiling, clock, nullptr, 20, heap_profiles_);
   }
 #endif
 }

@@ -95,11 +95,12 @@ std::optional<AllocationCounters> read_allocation_counters() {
 }
 
 AllocationAnalyzer::AllocationAnalyzer(ProfilingConfig config, const Clock& clock, Symbolizer* symbolizer,
-                                       std::size_t top_n)
+                                       std::size_t top_n, std::shared_ptr<HeapProfileCache> profiles)
     : config_(std::move(config)),
       clock_(clock),
       symbolizer_(symbolizer != nullptr ? symbolizer : &Symbolizer::shared()),
       top_n_(top_n),
+      profiles_(profiles ? std::move(profiles) : std::make_shared<HeapProfileCache>(config_.dump_directory, clock)),
       created_at_(clock.steady_now()) {}
 
 AllocationStats AllocationAnalyzer::analyze() {
@@ -115,13 +116,78 @@ AllocationStats AllocationAnalyzer::analyze() {
     }
     return stats;
   }
-  auto profile = capture_heap_profile(config_.dump_directory);
+  const auto max_age = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(std::max(config_.leak_detection_interval_sec, 0.0)));
+  auto profile = profiles_->get(max_age);
   if (!profile) {
     auto stats = analyze(counters, nullptr, false);
     stats.reason = "allocation sites unavailable: " + profile.error().to_string();
     return stats;
   }
-  return analyze(counters, &profile.value(), status.accumulating);
+  auto stats = analyze(counters, profile.value(), status.accumulating);
+  stats.sites_age_seconds =
+      std::chrono::duration<double>(profiles_->age().value_or(std::chrono::nanoseconds{0})).count();
+  return stats;
+}
+
+AllocationStats AllocationAnalyzer::analyze(const std::optional<AllocationCounters>& counters,
+                                            const HeapProfileCache::Profile& profile, bool profile_accumulates) {
+  if (!profile) return analyze(counters, nullptr, profile_accumulates);
+  {
+    std::lock_guard lock(mutex_);
+    if (ranked_.profile != profile || ranked_.accumulates != profile_accumulates) {
+      ranked_ = rank_sites(*profile, profile_accumulates);
+      ranked_.profile = profile;
+    }
+  }
+  return analyze(counters, profile.get(), profile_accumulates);
+}
+
+AllocationAnalyzer::RankedSites AllocationAnalyzer::rank_sites(const HeapProfile& profile, bool accumulates) const {
+  RankedSites ranked;
+  ranked.accumulates = accumulates;
+  const auto sites = aggregate_by_site(profile, *symbolizer_);
+  double total_bytes = 0;
+  std::vector<AllocationSite> all;
+  all.reserve(sites.size());
+  for (const auto& site : sites) {
+    const double count = accumulates ? site.counts.alloc_objects : site.counts.live_objects;
+    const double bytes = accumulates ? site.counts.alloc_bytes : site.counts.live_bytes;
+    const auto samples = accumulates ? site.counts.sampled_alloc_objects : site.counts.sampled_live_objects;
+    if (samples == 0) {
+      continue;
+    }
+    total_bytes += bytes;
+    AllocationSite entry;
+    const auto& frame = symbolizer_->resolve(site.address);
+    entry.location = frame.location();
+    entry.function = frame.function;
+    entry.file = frame.file;
+    entry.line = frame.line;
+    entry.count = static_cast<std::uint64_t>(std::llround(count));
+    entry.total_bytes = static_cast<std::uint64_t>(std::llround(bytes));
+    entry.average_size = entry.count > 0 ? entry.total_bytes / entry.count : 0;
+    entry.relative_error = 1.0 / std::sqrt(static_cast<double>(samples));
+    entry.stack.reserve(std::min(site.stack.size(), kMaxStackFrames));
+    for (std::size_t i = 0; i < site.stack.size() && i < kMaxStackFrames; ++i) {
+      entry.stack.push_back(symbolizer_->resolve(site.stack[i]).location());
+    }
+    all.push_back(std::move(entry));
+  }
+  for (auto& entry : all) {
+    entry.percentage_of_total = total_bytes > 0 ? 100.0 * static_cast<double>(entry.total_bytes) / total_bytes : 0;
+  }
+  const auto top = [&](auto key) {
+    std::vector<AllocationSite> sorted = all;
+    const auto n = std::min(top_n_, sorted.size());
+    std::partial_sort(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(n), sorted.end(),
+                      [&](const AllocationSite& a, const AllocationSite& b) { return key(a) > key(b); });
+    sorted.resize(n);
+    return sorted;
+  };
+  ranked.by_count = top([](const AllocationSite& s) { return s.count; });
+  ranked.by_bytes = top([](const AllocationSite& s) { return s.total_bytes; });
+  return ranked;
 }
 
 AllocationStats AllocationAnalyzer::analyze(const std::optional<AllocationCounters>& counters,
@@ -179,47 +245,11 @@ AllocationStats AllocationAnalyzer::analyze(const std::optional<AllocationCounte
     stats.sites_available = true;
     stats.sites_basis = profile_accumulates ? "cumulative" : "in_use";
     stats.sample_interval_bytes = profile->sample_period;
-    const auto sites = aggregate_by_site(*profile, *symbolizer_);
-    double total_bytes = 0;
-    std::vector<AllocationSite> all;
-    all.reserve(sites.size());
-    for (const auto& site : sites) {
-      const double count = profile_accumulates ? site.counts.alloc_objects : site.counts.live_objects;
-      const double bytes = profile_accumulates ? site.counts.alloc_bytes : site.counts.live_bytes;
-      const auto samples = profile_accumulates ? site.counts.sampled_alloc_objects : site.counts.sampled_live_objects;
-      if (samples == 0) {
-        continue;
-      }
-      total_bytes += bytes;
-      AllocationSite entry;
-      const auto& frame = symbolizer_->resolve(site.address);
-      entry.location = frame.location();
-      entry.function = frame.function;
-      entry.file = frame.file;
-      entry.line = frame.line;
-      entry.count = static_cast<std::uint64_t>(std::llround(count));
-      entry.total_bytes = static_cast<std::uint64_t>(std::llround(bytes));
-      entry.average_size = entry.count > 0 ? entry.total_bytes / entry.count : 0;
-      entry.relative_error = 1.0 / std::sqrt(static_cast<double>(samples));
-      all.push_back(std::move(entry));
-      all.back().stack.reserve(std::min(site.stack.size(), kMaxStackFrames));
-      for (std::size_t i = 0; i < site.stack.size() && i < kMaxStackFrames; ++i) {
-        all.back().stack.push_back(symbolizer_->resolve(site.stack[i]).location());
-      }
+    if (ranked_.profile.get() != profile || ranked_.accumulates != profile_accumulates) {
+      ranked_ = rank_sites(*profile, profile_accumulates);  // a caller's own profile: ranked now, not kept
     }
-    for (auto& entry : all) {
-      entry.percentage_of_total = total_bytes > 0 ? 100.0 * static_cast<double>(entry.total_bytes) / total_bytes : 0;
-    }
-    auto top = [&](auto key) {
-      std::vector<AllocationSite> sorted = all;
-      const auto n = std::min(top_n_, sorted.size());
-      std::partial_sort(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(n), sorted.end(),
-                        [&](const AllocationSite& a, const AllocationSite& b) { return key(a) > key(b); });
-      sorted.resize(n);
-      return sorted;
-    };
-    stats.top_allocators = top([](const AllocationSite& s) { return s.count; });
-    stats.top_allocators_by_bytes = top([](const AllocationSite& s) { return s.total_bytes; });
+    stats.top_allocators = ranked_.by_count;
+    stats.top_allocators_by_bytes = ranked_.by_bytes;
   } else if (stats.reason.empty()) {
     stats.reason = HeapProfilingControl::unavailable_error().to_string();
   }

@@ -167,10 +167,12 @@ LeakSeverity classify_leak_severity(std::uint64_t total_leaked_bytes, double tot
   return LeakSeverity::low;
 }
 
-LeakDetector::LeakDetector(ProfilingConfig config, const Clock& clock, Symbolizer* symbolizer)
+LeakDetector::LeakDetector(ProfilingConfig config, const Clock& clock, Symbolizer* symbolizer,
+                           std::shared_ptr<HeapProfileCache> profiles)
     : config_(std::move(config)),
       clock_(clock),
       symbolizer_(symbolizer != nullptr ? symbolizer : &Symbolizer::shared()),
+      profiles_(profiles ? std::move(profiles) : std::make_shared<HeapProfileCache>(config_.dump_directory, clock)),
       origin_(clock.steady_now()) {}
 
 LeakDetector::~LeakDetector() {
@@ -178,11 +180,11 @@ LeakDetector::~LeakDetector() {
 }
 
 std::optional<ProfilingError> LeakDetector::observe() {
-  auto profile = capture_heap_profile(config_.dump_directory);
+  const auto profile = profiles_->refresh();
   if (!profile) {
     return profile.error();
   }
-  observe(profile.value());
+  observe(*profile.value());
   return std::nullopt;
 }
 
@@ -198,6 +200,7 @@ void LeakDetector::record_locked(const std::vector<HeapSite>& sites, double t_se
     sites_.clear();  // counts sampled at another rate are not comparable (prof.reset also zeroes them)
     sample_period_ = period;
   }
+  make_room_locked(sites);
   ++observations_;
   for (const auto& site : sites) {
     if (!(site.counts.live_bytes > 0)) {
@@ -206,20 +209,7 @@ void LeakDetector::record_locked(const std::vector<HeapSite>& sites, double t_se
     auto it = sites_.find(site.address);
     if (it == sites_.end()) {
       if (sites_.size() >= config_.max_tracked_sites) {
-        // Evict the site seen least recently, then the smallest: the bound holds however many sites churn.
-        auto victim = sites_.end();
-        for (auto candidate = sites_.begin(); candidate != sites_.end(); ++candidate) {
-          if (victim == sites_.end() ||
-              candidate->second.last_seen_observation < victim->second.last_seen_observation ||
-              (candidate->second.last_seen_observation == victim->second.last_seen_observation &&
-               candidate->second.points.back().live_bytes < victim->second.points.back().live_bytes)) {
-            victim = candidate;
-          }
-        }
-        if (victim == sites_.end() || victim->second.last_seen_observation == observations_) {
-          continue;  // every tracked site is live in this observation: keep them, drop the newcomer
-        }
-        sites_.erase(victim);
+        continue;  // make_room_locked freed what it could without dropping a site live in this dump
       }
       it = sites_.emplace(site.address, SiteHistory{}).first;
       it->second.first_growth_t_sec = t_sec;
@@ -251,6 +241,35 @@ void LeakDetector::record_locked(const std::vector<HeapSite>& sites, double t_se
   }
 }
 
+// Frees room for this dump's new sites in one pass (O(n log n), not one scan per newcomer): the sites
+// absent from the dump go first, least recently seen then smallest, so the bound holds however many
+// sites churn and a site live now is never dropped for a newcomer.
+void LeakDetector::make_room_locked(const std::vector<HeapSite>& sites) {
+  std::unordered_set<std::uint64_t> live;
+  std::size_t newcomers = 0;
+  for (const auto& site : sites) {
+    if (!(site.counts.live_bytes > 0)) continue;
+    live.insert(site.address);
+    if (!sites_.contains(site.address)) ++newcomers;
+  }
+  if (sites_.size() + newcomers <= config_.max_tracked_sites) return;
+  std::size_t excess = sites_.size() + newcomers - config_.max_tracked_sites;
+  std::vector<std::unordered_map<std::uint64_t, SiteHistory>::iterator> absent;
+  for (auto it = sites_.begin(); it != sites_.end(); ++it) {
+    if (!live.contains(it->first)) absent.push_back(it);
+  }
+  excess = std::min(excess, absent.size());
+  const auto older_or_smaller = [](const auto& a, const auto& b) {
+    if (a->second.last_seen_observation != b->second.last_seen_observation) {
+      return a->second.last_seen_observation < b->second.last_seen_observation;
+    }
+    return a->second.points.back().live_bytes < b->second.points.back().live_bytes;
+  };
+  std::partial_sort(absent.begin(), absent.begin() + static_cast<std::ptrdiff_t>(excess), absent.end(),
+                    older_or_smaller);
+  for (std::size_t i = 0; i < excess; ++i) sites_.erase(absent[i]);
+}
+
 LeakReport LeakDetector::analyze() const {
   std::lock_guard lock(mutex_);
   return analyze_locked();
@@ -269,12 +288,19 @@ LeakReport LeakDetector::analyze_locked() const {
     return report;
   }
   const double now_sec = std::chrono::duration<double>(clock_.steady_now() - origin_).count();
-  std::unordered_map<std::uint64_t, std::chrono::system_clock::time_point> recent;
-  try {
-    recent = oldest_live_recent(*symbolizer_);
-  } catch (const std::exception&) {
-    // Unexpected prof_recent JSON: ages then rest on the observation history alone.
-  }
+  // prof_recent's JSON (thousands of records) only dates suspects: read it once, when the first one shows.
+  std::optional<std::unordered_map<std::uint64_t, std::chrono::system_clock::time_point>> recent;
+  const auto recent_records = [&]() -> const auto& {
+    if (!recent) {
+      recent.emplace();
+      try {
+        *recent = oldest_live_recent(*symbolizer_);
+      } catch (const std::exception&) {
+        // Unexpected prof_recent JSON: ages then rest on the observation history alone.
+      }
+    }
+    return *recent;
+  };
   for (const auto& [address, history] : sites_) {
     if (history.points.size() < std::max<std::uint32_t>(config_.leak_min_observations, 2)) {
       continue;
@@ -307,7 +333,8 @@ LeakReport LeakDetector::analyze_locked() const {
     const double first_sec = history.first_growth_t_sec.value_or(history.points.front().t_sec);
     auto allocation_time = report.timestamp - std::chrono::duration_cast<std::chrono::system_clock::duration>(
                                                   std::chrono::duration<double>(now_sec - first_sec));
-    if (const auto found = recent.find(address); found != recent.end() && found->second < allocation_time) {
+    if (const auto found = recent_records().find(address);
+        found != recent_records().end() && found->second < allocation_time) {
       allocation_time = found->second;
     }
     leak.allocation_time = allocation_time;
@@ -356,6 +383,11 @@ void LeakDetector::clear() {
   std::lock_guard lock(mutex_);
   sites_.clear();
   observations_ = 0;
+}
+
+bool LeakDetector::running() const {
+  std::lock_guard lock(thread_mutex_);
+  return thread_.joinable() && !stopping_;
 }
 
 void LeakDetector::start() {

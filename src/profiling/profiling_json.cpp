@@ -101,6 +101,7 @@ nlohmann::json to_json(const AllocationStats& stats) {
       {"sites_basis", stats.sites_basis},
       {"sites_available", stats.sites_available},
       {"sample_interval_bytes", stats.sample_interval_bytes},
+      {"sites_age_seconds", stats.sites_age_seconds},
       {"available", stats.available},
       {"total_deallocations", stats.total_deallocations},
       {"total_allocated_bytes", stats.total_allocated_bytes},

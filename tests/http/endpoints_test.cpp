@@ -371,8 +371,18 @@ TEST_F(EndpointsTest, PrometheusMetricsPassPromtool) {
 
 TEST_F(EndpointsTest, PprofReadsTheLiveHeapProfile) {
   leak_for_http_test(4 * 1024 * 1024);
+  // The route serves the profile the leak detector took at most one leak interval ago; take the
+  // detector's next observation now so it holds the leak.
+  const auto profiles = profiler->heap_profiles();
+  ASSERT_NE(profiles, nullptr);
+  ASSERT_TRUE(profiles->refresh().ok());
+  const auto dumps = profiles->captures();
   const auto response = get("/debug/pprof/heap");
   ASSERT_EQ(response.status, 200) << response.body;
+  EXPECT_TRUE(response.header("X-Heap-Profile-Age-Seconds").has_value());
+  const auto again = get("/debug/pprof/heap");  // a poll within the interval: same dump, same bytes
+  EXPECT_EQ(again.body, response.body);
+  EXPECT_EQ(profiles->captures(), dumps) << "polling must not take a heap dump per request";
   EXPECT_EQ(response.header("Content-Disposition").value_or(""), "attachment; filename=\"heap.pb.gz\"");
   ASSERT_GE(response.body.size(), 2U);
   EXPECT_EQ(static_cast<unsigned char>(response.body[0]), 0x1f) << "gzip";

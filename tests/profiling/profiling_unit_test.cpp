@@ -268,6 +268,28 @@ TEST(LeakDetector, NeedsMinimumObservationsAndBoundsHistory) {
   EXPECT_EQ(detector.analyze().observations, 0u);
 }
 
+TEST(LeakDetector, ALiveLeakSurvivesAChurnOfNewSitesBeyondTheBound) {
+  rp::ManualClock clock;
+  rp::ProfilingConfig config;
+  config.leak_min_observations = 4;
+  config.leak_min_bytes = 1 << 20;
+  config.max_tracked_sites = 4;
+  rp::Symbolizer symbolizer;
+  rp::LeakDetector detector(config, clock, &symbolizer);
+  for (std::uint64_t i = 1; i <= 8; ++i) {
+    clock.advance(std::chrono::seconds(10));
+    // The leak, plus five sites never seen before (more than the bound holds) in every dump.
+    std::vector<std::pair<std::uint64_t, rp::HeapCounts>> sites{{0xA00, {i, i * (4u << 20), 0, 0}}};
+    for (std::uint64_t k = 0; k < 5; ++k) sites.push_back({0x100000 + i * 16 + k, {1, 4096, 0, 0}});
+    detector.observe(profile_with(1, sites));
+    EXPECT_LE(detector.analyze().tracked_sites, 4u);
+  }
+  const auto report = detector.analyze();
+  ASSERT_EQ(report.leak_count, 1u) << rp::to_json(report).dump(2);
+  EXPECT_EQ(report.leaks.front().function, "0xa00");
+  EXPECT_EQ(report.leaks.front().observations, 8u);
+}
+
 TEST(LeakDetector, BackgroundThreadPublishesAndStops) {
   rp::ProfilingConfig config;
   config.leak_detection_interval_sec = 0.01;

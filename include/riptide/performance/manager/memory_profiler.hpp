@@ -51,6 +51,13 @@ class MemoryProfiler {
   [[nodiscard]] AllocationStats get_allocation_stats();
   /// The leak detector behind detect_leaks(); null when heap profiling is compiled out or disabled.
   [[nodiscard]] std::shared_ptr<LeakDetector> leak_detector() const noexcept { return leak_detector_; }
+  /// The analyzer behind get_allocation_stats(); null when heap profiling is compiled out or disabled.
+  [[nodiscard]] std::shared_ptr<AllocationAnalyzer> allocation_analyzer() const noexcept {
+    return allocation_analyzer_;
+  }
+  /// The heap profile shared by leak detection, allocation analysis and /debug/pprof/heap; null when heap
+  /// profiling is compiled out or disabled.
+  [[nodiscard]] std::shared_ptr<HeapProfileCache> heap_profiles() const noexcept { return heap_profiles_; }
 
   [[nodiscard]] MemoryTracker& tracker() noexcept { return *tracker_; }
   [[nodiscard]] const MemoryTracker& tracker() const noexcept { return *tracker_; }
@@ -62,6 +69,7 @@ class MemoryProfiler {
   Config config_;
   std::unique_ptr<MemoryTracker> tracker_;
   // shared_ptr: its deleter is bound where it is created, so builds without the profiling area still link.
+  std::shared_ptr<HeapProfileCache> heap_profiles_;
   std::shared_ptr<LeakDetector> leak_detector_;
   std::shared_ptr<AllocationAnalyzer> allocation_analyzer_;
 };

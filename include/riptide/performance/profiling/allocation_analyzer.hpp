@@ -14,6 +14,7 @@
 #include "riptide/performance/core/config.hpp"
 #include "riptide/performance/memory/jemalloc_stats.hpp"
 #include "riptide/performance/profiling/heap_profile.hpp"
+#include "riptide/performance/profiling/heap_profile_cache.hpp"
 
 namespace riptide::performance {
 
@@ -49,6 +50,7 @@ struct AllocationStats {
   bool sites_available = false;                         ///< the heap profiler produced sites (needs prof:true)
   std::string sites_basis;  ///< "cumulative" (prof_accum: all allocations so far) or "in_use" (live only)
   std::uint64_t sample_interval_bytes = 0;  ///< R the site estimates were sampled with
+  double sites_age_seconds = 0;  ///< age of the heap profile behind the sites (shared for up to the leak interval)
 
   std::uint64_t total_allocations = 0;       ///< exact count of allocation requests since start
   std::uint64_t total_deallocations = 0;     ///< exact count of frees since start
@@ -71,12 +73,19 @@ struct AllocationStats {
 
 class AllocationAnalyzer {
  public:
-  /// `top_n` bounds each site list. `symbolizer` defaults to Symbolizer::shared().
+  /// `top_n` bounds each site list. `symbolizer` defaults to Symbolizer::shared(). Sites come from
+  /// `profiles` (shared with the leak detector); null: a private cache.
   explicit AllocationAnalyzer(ProfilingConfig config, const Clock& clock = system_clock(),
-                              Symbolizer* symbolizer = nullptr, std::size_t top_n = 20);
+                              Symbolizer* symbolizer = nullptr, std::size_t top_n = 20,
+                              std::shared_ptr<HeapProfileCache> profiles = nullptr);
 
-  /// Reads the counters and takes a fresh heap profile. Thread-safe.
+  /// Reads the counters now; the sites come from a heap profile at most
+  /// profiling.leak_detection_interval_sec old (one dump serves every reader). Thread-safe.
   [[nodiscard]] AllocationStats analyze();
+  /// As analyze(counters, profile.get(), accumulates), reusing the site ranking while `profile` is the
+  /// same as the previous call's: repeated polls between two dumps cost no symbolization or sorting.
+  [[nodiscard]] AllocationStats analyze(const std::optional<AllocationCounters>& counters,
+                                        const HeapProfileCache::Profile& profile, bool profile_accumulates);
 
   /// Pure computation from given inputs (either may be missing), for tests and for callers that already hold
   /// a profile. Rates are computed against the previous call's counters.
@@ -88,7 +97,17 @@ class AllocationAnalyzer {
   const Clock& clock_;
   Symbolizer* symbolizer_;
   std::size_t top_n_;
+  std::shared_ptr<HeapProfileCache> profiles_;
   std::mutex mutex_;
+  // The ranking of the last shared profile (kept alive here so its address cannot be reused).
+  struct RankedSites {
+    HeapProfileCache::Profile profile;
+    bool accumulates = false;
+    std::vector<AllocationSite> by_count;
+    std::vector<AllocationSite> by_bytes;
+  };
+  RankedSites ranked_;
+  [[nodiscard]] RankedSites rank_sites(const HeapProfile& profile, bool accumulates) const;
   std::optional<AllocationCounters> previous_;
   std::chrono::steady_clock::time_point created_at_;
 };

@@ -25,6 +25,7 @@
 #include "riptide/performance/core/clock.hpp"
 #include "riptide/performance/core/config.hpp"
 #include "riptide/performance/profiling/heap_profile.hpp"
+#include "riptide/performance/profiling/heap_profile_cache.hpp"
 #include "riptide/performance/profiling/profiling_error.hpp"
 
 namespace riptide::performance {
@@ -73,8 +74,10 @@ struct LeakReport {
 
 class LeakDetector {
  public:
-  /// `symbolizer` defaults to Symbolizer::shared().
-  explicit LeakDetector(ProfilingConfig config, const Clock& clock = system_clock(), Symbolizer* symbolizer = nullptr);
+  /// `symbolizer` defaults to Symbolizer::shared(). Each observation is published to `profiles` so other
+  /// readers of the heap reuse it; null: a private cache.
+  explicit LeakDetector(ProfilingConfig config, const Clock& clock = system_clock(), Symbolizer* symbolizer = nullptr,
+                        std::shared_ptr<HeapProfileCache> profiles = nullptr);
   ~LeakDetector();
   LeakDetector(const LeakDetector&) = delete;
   LeakDetector& operator=(const LeakDetector&) = delete;
@@ -96,6 +99,10 @@ class LeakDetector {
   /// The latest published analysis (background or detect()); null before the first.
   [[nodiscard]] std::shared_ptr<const LeakReport> latest() const;
 
+  /// True while the background thread observes (start() called, stop() not yet).
+  [[nodiscard]] bool running() const;
+  /// Where the observations' profiles are published.
+  [[nodiscard]] const std::shared_ptr<HeapProfileCache>& heap_profiles() const noexcept { return profiles_; }
   /// Forget all history (e.g. after HeapProfilingControl::reset changed the sampling interval).
   void clear();
 
@@ -115,6 +122,7 @@ class LeakDetector {
   static constexpr std::size_t kMaxPointsPerSite = 64;  // 32 min at the default 30 s
 
   void record_locked(const std::vector<HeapSite>& sites, double t_sec, std::uint64_t period);
+  void make_room_locked(const std::vector<HeapSite>& sites);
   LeakReport analyze_locked() const;
   void publish(LeakReport report);
   void run();
@@ -122,6 +130,7 @@ class LeakDetector {
   ProfilingConfig config_;
   const Clock& clock_;
   Symbolizer* symbolizer_;
+  std::shared_ptr<HeapProfileCache> profiles_;
   std::chrono::steady_clock::time_point origin_;
 
   mutable std::mutex mutex_;  // guards the history below
@@ -132,7 +141,7 @@ class LeakDetector {
   mutable std::mutex published_mutex_;
   std::shared_ptr<const LeakReport> latest_;
 
-  std::mutex thread_mutex_;
+  mutable std::mutex thread_mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
   std::thread thread_;
