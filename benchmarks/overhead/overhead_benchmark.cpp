@@ -314,7 +314,9 @@ int run_child(const ConfigurationInfo& info, const Settings& settings) {
   std::unique_ptr<Periodic> analysis;
   std::shared_ptr<rp::AllocationAnalyzer> analyzer;
   if (f.allocations && !f.http) {  // with HTTP the /allocations scrape is the analysis
-    analyzer = std::make_shared<rp::AllocationAnalyzer>(config.profiling);
+    // The detector's dumps when it runs (as the router does), so one dump per interval serves both.
+    analyzer = std::make_shared<rp::AllocationAnalyzer>(config.profiling, rp::system_clock(), nullptr, 20,
+                                                        leak_detector ? leak_detector->heap_profiles() : nullptr);
     analysis = std::make_unique<Periodic>(settings.scrape_interval, [analyzer] { (void)analyzer->analyze(); });
   }
   std::unique_ptr<rp::TieredCache> cache;
