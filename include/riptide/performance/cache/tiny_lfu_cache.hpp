@@ -6,22 +6,30 @@
 // serves recency-heavy and frequency-heavy workloads. Entries weigh 1 unless a weigher says otherwise;
 // the total weight never exceeds max_weight. TTL per cache and per entry.
 //
-// Concurrency: the key space is split over independent shards, each with its own lock, table and policy,
-// so hits on different shards never contend (there is no global lock). The shard count defaults to what
-// the bound can feed (one shard per 4096 weight units, at most 4 per hardware thread, a power of two).
+// Concurrency: the key space is split over shards, each with its own writer lock, table and policy. Reads
+// take no lock and write no shared line (Caffeine's read path, without a garbage collector):
+// - lookups probe an open-addressing table of atomic node pointers; nodes are immutable once published
+//   (a put over an existing key publishes a new node in the old one's slot);
+// - unlinked nodes and replaced tables are freed only after every reader that might still see them has
+//   left (two-parity striped reader counters, a grace period that writers poll and never wait for);
+// - a hit is recorded in the reader's own ring of hashes; a full ring is replayed into the policy (sketch,
+//   LRU move, hill climber) by whoever gets the shard lock with try_lock, else the accesses are dropped.
 // Listener callbacks and value destructors run after the shard lock is released.
 
 #include <time.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <bit>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <random>
 #include <thread>
@@ -121,6 +129,16 @@ class FrequencySketch {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+inline constexpr std::uint32_t kReaderStripes = 16;  // reader counters and read rings per shard
+
+/// This thread's stripe, given round-robin at first use: up to 16 concurrent threads each write only
+/// their own lines on the read path.
+[[nodiscard]] inline std::uint32_t reader_stripe() noexcept {
+  static std::atomic<std::uint32_t> next{0};
+  thread_local const std::uint32_t stripe = next.fetch_add(1, std::memory_order_relaxed) % kReaderStripes;
+  return stripe;
+}
+
 }  // namespace cache_detail
 
 template <typename K, typename V, typename Hash = std::hash<K>, typename KeyEqual = std::equal_to<K>>
@@ -162,7 +180,7 @@ class TinyLfuCache {
       std::uint64_t max = options_.max_weight / shards;
       if (i == 0) max += options_.max_weight % shards;
       shards_.push_back(std::make_unique<Shard>(max, expected / shards + 1, !options_.weigher, options_.initial_window,
-                                                seed_ ^ (i * 0x9e3779b97f4a7c15ULL)));
+                                                options_.adaptive_window, seed_ ^ (i * 0x9e3779b97f4a7c15ULL)));
     }
   }
 
@@ -172,43 +190,40 @@ class TinyLfuCache {
   TinyLfuCache(const TinyLfuCache&) = delete;
   TinyLfuCache& operator=(const TinyLfuCache&) = delete;
 
-  /// The live value for `key`, or nullopt (absent or expired). Counts a hit or a miss.
+  /// The live value for `key`, or nullopt (absent or expired). Counts a hit or a miss. Takes no lock.
   [[nodiscard]] std::optional<V> get(const K& key) {
     const std::uint64_t hash = hash_of(key);
     Shard& shard = shard_for(hash);
-    Node* expired = nullptr;
+    const std::uint32_t stripe = cache_detail::reader_stripe();
+    std::optional<V> value;
+    bool expired = false;
     {
-      const std::lock_guard lock(shard.mutex);
-      Node* node = shard.find(hash, key);
-      if (node == nullptr) {
-        ++shard.misses;
-        record_sample(shard, false);
-        return std::nullopt;
-      }
-      if (node->expires_at != 0 && now_ns() >= node->expires_at) {
-        shard.unlink(node);
-        ++shard.expirations;
-        ++shard.misses;
-        record_sample(shard, false);
-        expired = node;
-      } else {
-        ++shard.hits;
-        shard.sketch.increment(hash);
-        shard.on_access(node);
-        record_sample(shard, true);
-        std::optional<V> value(node->value);
-        return value;
+      const ReadSection section(shard, stripe);
+      if (const Node* node = shard.find(hash, key)) {
+        if (node->expires_at == 0 || now_ns() < node->expires_at) {
+          value.emplace(node->value);
+        } else {
+          expired = true;
+        }
       }
     }
-    release(expired, CacheRemovalCause::expired);
-    return std::nullopt;
+    ReadRing& ring = shard.rings[stripe];
+    if (value) {
+      ring.hits.fetch_add(1, std::memory_order_relaxed);
+      shard.record_read(ring, hash);
+    } else {
+      ring.misses.fetch_add(1, std::memory_order_relaxed);
+      shard.record_read(ring, kMissMarker);
+      if (expired) remove_expired(shard, hash, key);
+    }
+    return value;
   }
 
   /// True when `key` has a live entry; no statistics, no policy update.
   [[nodiscard]] bool contains(const K& key) const {
     const std::uint64_t hash = hash_of(key);
     Shard& shard = shard_for(hash);
-    const std::lock_guard lock(shard.mutex);
+    const ReadSection section(shard, cache_detail::reader_stripe());
     const Node* node = shard.find(hash, key);
     return node != nullptr && (node->expires_at == 0 || now_ns() < node->expires_at);
   }
@@ -221,67 +236,51 @@ class TinyLfuCache {
     const auto effective_ttl = ttl ? ttl : options_.ttl;
     const std::int64_t expires_at = effective_ttl ? now_ns() + std::max<std::int64_t>(1, effective_ttl->count()) : 0;
     Shard& shard = shard_for(hash);
-    Removed removed;
-    {
-      const std::lock_guard lock(shard.mutex);
+    auto* fresh = new Node(hash, key, std::move(value), weight, expires_at);
+    write(shard, false, [&](Removed& removed) {
       shard.sketch.increment(hash);
-      if (Node* node = shard.find(hash, key)) {
-        if (options_.listener) {
-          removed.push_back(
-              {new Node(hash, key, std::move(node->value), node->weight, 0), CacheRemovalCause::replaced});
+      Node* old = shard.find_locked(hash, key);
+      if (weight > shard.max_weight) {  // could never fit: refused without disturbing residents
+        if (old != nullptr) {
+          shard.detach(old);
+          removed.push_back({old, CacheRemovalCause::replaced, true});
         }
-        node->value = std::move(value);
-        node->expires_at = expires_at;
-        shard.reweigh(node, weight);
-        shard.on_access(node);
-        if (weight > shard.max_weight) {  // grew beyond what the shard can ever hold
-          shard.unlink(node);
-          ++shard.rejected;
-          removed.push_back({node, CacheRemovalCause::rejected});
-        }
+        ++shard.rejected;
+        removed.push_back({fresh, CacheRemovalCause::rejected, false});
+      } else if (old != nullptr) {
+        shard.replace(old, fresh);
+        removed.push_back({old, CacheRemovalCause::replaced, true});
+        shard.on_access(fresh);
       } else {
-        auto* fresh = new Node(hash, key, std::move(value), weight, expires_at);
-        if (weight > shard.max_weight) {  // could never fit: refused without disturbing residents
-          ++shard.rejected;
-          removed.push_back({fresh, CacheRemovalCause::rejected});
-        } else {
-          shard.insert(fresh);
-          if (shard.count > shard.sketch_entries) {
-            shard.sketch_entries *= 2;
-            shard.sketch.ensure_capacity(shard.sketch_entries);
-          }
+        shard.insert(fresh);
+        if (shard.count > shard.sketch_entries) {
+          shard.sketch_entries *= 2;
+          shard.sketch.ensure_capacity(shard.sketch_entries);
         }
       }
       shard.evict(removed);
-    }
-    release_all(removed);
+    });
   }
 
   /// Removes `key`; true when it was present (live or expired).
   bool invalidate(const K& key) {
     const std::uint64_t hash = hash_of(key);
     Shard& shard = shard_for(hash);
-    Node* node = nullptr;
-    {
-      const std::lock_guard lock(shard.mutex);
-      node = shard.find(hash, key);
-      if (node == nullptr) return false;
-      shard.unlink(node);
-    }
-    release(node, CacheRemovalCause::explicit_);
-    return true;
+    bool found = false;
+    write(shard, false, [&](Removed& removed) {
+      Node* node = shard.find_locked(hash, key);
+      if (node == nullptr) return;
+      found = true;
+      shard.detach(node);
+      removed.push_back({node, CacheRemovalCause::explicit_, true});
+    });
+    return found;
   }
 
   /// Removes every entry.
   void invalidate_all() {
     for (auto& shard : shards_) {
-      Removed removed;
-      {
-        const std::lock_guard lock(shard->mutex);
-        shard->drain_all(removed);
-      }
-      for (auto& r : removed) r.cause = CacheRemovalCause::explicit_;
-      release_all(removed);
+      write(*shard, false, [&](Removed& removed) { shard->detach_all(removed); });
     }
   }
 
@@ -291,13 +290,11 @@ class TinyLfuCache {
     std::size_t count = 0;
     const std::int64_t now = now_ns();
     for (auto& shard : shards_) {
-      Removed removed;
-      {
-        const std::lock_guard lock(shard->mutex);
+      write(*shard, false, [&](Removed& removed) {
+        const std::size_t before = removed.size();
         shard->collect_expired(now, removed);
-      }
-      count += removed.size();
-      release_all(removed);
+        count += removed.size() - before;
+      });
     }
     return count;
   }
@@ -307,14 +304,17 @@ class TinyLfuCache {
     s.max_weight = options_.max_weight;
     s.shards = static_cast<std::uint32_t>(shards_.size());
     for (const auto& shard : shards_) {
+      for (const ReadRing& ring : shard->rings) {
+        s.hits += ring.hits.load(std::memory_order_relaxed);
+        s.misses += ring.misses.load(std::memory_order_relaxed);
+      }
       const std::lock_guard lock(shard->mutex);
-      s.hits += shard->hits;
-      s.misses += shard->misses;
+      shard->drain_reads();  // so window size and queues reflect every recorded access
       s.evictions += shard->evictions;
       s.rejected_admissions += shard->rejected;
       s.expirations += shard->expirations;
       s.entries += shard->count;
-      s.weight += shard->window.weight + shard->probation.weight + shard->protected_.weight;
+      s.weight += shard->total_weight();
       s.window_max_weight += shard->window_max;
     }
     return s;
@@ -332,23 +332,86 @@ class TinyLfuCache {
     Links* next = this;
   };
 
+  // Readers touch only hash, expires_at, key and value, which never change after publication; the links,
+  // weight and queue belong to the shard lock holder.
   struct Node : Links {
     Node(std::uint64_t h, const K& k, V&& v, std::uint64_t w, std::int64_t e)
-        : key(k), value(std::move(v)), hash(h), weight(w), expires_at(e) {}
+        : hash(h), expires_at(e), key(k), value(std::move(v)), weight(w) {}
+    std::uint64_t hash;
+    std::int64_t expires_at;  // coarse/Clock ns; 0: never
     K key;
     V value;
-    std::uint64_t hash;
     std::uint64_t weight;
-    std::int64_t expires_at;  // coarse/Clock ns; 0: never
-    Node* chain = nullptr;    // next in the hash bucket
     Queue queue = Queue::window;
+  };
+
+  // Open-addressing slots in one allocation with their mask: a reader follows one pointer to the
+  // table, then probes. Slots hold nullptr (end of probe), a node, or the tombstone of a removed node
+  // (so a concurrent probe for a later key does not stop early).
+  struct Table {
+    std::uint64_t mask;
+
+    [[nodiscard]] std::atomic<Node*>* slots() noexcept { return reinterpret_cast<std::atomic<Node*>*>(this + 1); }
+    [[nodiscard]] std::uint64_t capacity() const noexcept { return mask + 1; }
+
+    static Table* create(std::uint64_t capacity) {
+      void* raw = ::operator new(sizeof(Table) + capacity * sizeof(std::atomic<Node*>));
+      auto* table = new (raw) Table{capacity - 1};
+      for (std::uint64_t i = 0; i < capacity; ++i) new (table->slots() + i) std::atomic<Node*>(nullptr);
+      return table;
+    }
+    static void destroy(Table* table) noexcept {
+      if (table == nullptr) return;
+      table->~Table();
+      ::operator delete(static_cast<void*>(table));
+    }
+  };
+  static_assert(sizeof(std::atomic<void*>) == sizeof(std::uint64_t) && alignof(std::atomic<void*>) <= 8);
+
+  [[nodiscard]] static Node* tombstone() noexcept { return reinterpret_cast<Node*>(std::uintptr_t{1}); }
+
+  // A hash of 0 never occurs (hash_of maps it to 1), so 0 marks a miss in a read ring: misses feed the
+  // hill climber in the order they happened.
+  static constexpr std::uint64_t kMissMarker = 0;
+  static constexpr std::uint64_t kRingSize = 16;  // power of two
+  static constexpr std::size_t kRetireBatch = 64;
+
+  // Readers currently inside a read section, for one parity of one stripe. Each on its own line: readers
+  // on the current parity never share a line with the one a writer polls.
+  struct alignas(64) ReaderCount {
+    std::atomic<std::int64_t> value{0};
+  };
+
+  // One stripe's read buffer: a single-producer ring (the threads of that stripe) drained by the shard
+  // lock holder. tail is written by the producer, head by the drainer. Two threads that share a stripe
+  // can lose or repeat a recorded access; only policy precision suffers (the ring holds hashes, not
+  // pointers).
+  struct alignas(64) ReadRing {
+    std::atomic<std::uint64_t> tail{0};
+    std::atomic<std::uint64_t> head{0};
+    std::atomic<std::uint64_t> hits{0};
+    std::atomic<std::uint64_t> misses{0};
+    std::array<std::atomic<std::uint64_t>, kRingSize> slots{};
   };
 
   struct Removal {
     Node* node;
     CacheRemovalCause cause;
+    bool published;  // readers may have seen it: freed by the grace period, not by the caller
   };
   using Removed = std::vector<Removal>;
+
+  // What a writer may free once its lock is released.
+  struct Garbage {
+    std::vector<Node*> nodes;
+    std::vector<Table*> tables;
+    void free() noexcept {
+      for (Node* node : nodes) delete node;
+      for (Table* table : tables) Table::destroy(table);
+      nodes.clear();
+      tables.clear();
+    }
+  };
 
   struct List {
     Links sentinel;
@@ -368,13 +431,17 @@ class TinyLfuCache {
       node->next->prev = node->prev;
       weight -= node->weight;
     }
+    void clear() noexcept {
+      sentinel.prev = sentinel.next = &sentinel;
+      weight = 0;
+    }
     [[nodiscard]] bool is_end(const Links* link) const noexcept { return link == &sentinel; }
   };
 
-  struct alignas(64) Shard {
+  struct Shard {
     Shard(std::uint64_t max, std::uint64_t expected_entries, bool size_sketch_now, double window_share,
-          std::uint64_t seed)
-        : max_weight(max), rng(seed | 1) {
+          bool adaptive_window, std::uint64_t seed)
+        : max_weight(max), adaptive(adaptive_window), rng(seed | 1) {
       window_max = std::min<std::uint64_t>(max, static_cast<std::uint64_t>(std::llround(window_share * max)));
       if (window_max == 0 && max > 1) window_max = 1;
       protected_max = static_cast<std::uint64_t>(0.8 * static_cast<double>(max - window_max));
@@ -384,12 +451,22 @@ class TinyLfuCache {
       // guesses, so its sketch starts small and doubles with the resident count (memory follows use).
       sketch_entries = size_sketch_now ? expected_entries : std::min<std::uint64_t>(expected_entries, 256);
       sketch.ensure_capacity(sketch_entries);
-      buckets.assign(16, nullptr);
+      table.store(Table::create(kMinTable), std::memory_order_relaxed);
     }
 
-    mutable std::mutex mutex;
-    std::vector<Node*> buckets;
-    std::uint64_t count = 0;
+    // --- Read-mostly: loaded by every reader, stored only when a table is replaced or a grace period
+    // starts.
+    alignas(64) std::atomic<Table*> table{nullptr};
+    std::atomic<std::uint32_t> parity{0};
+
+    // --- Reader-owned lines.
+    std::array<std::array<ReaderCount, 2>, cache_detail::kReaderStripes> readers{};
+    std::array<ReadRing, cache_detail::kReaderStripes> rings{};
+
+    // --- Everything below belongs to the holder of `mutex`.
+    alignas(64) mutable std::mutex mutex;
+    std::uint64_t count = 0;       // live nodes in the table
+    std::uint64_t tombstones = 0;  // tombstone slots in the table
     List window;
     List probation;
     List protected_;
@@ -398,20 +475,26 @@ class TinyLfuCache {
     std::uint64_t protected_max = 0;
     cache_detail::FrequencySketch sketch;
     std::uint64_t sketch_entries = 0;  // entries the sketch is sized for
+    bool adaptive;
     std::uint64_t rng;
+    // Safe reclamation: unlinked nodes and replaced tables wait in `retired` until a grace period starts
+    // (parity flip), then in `pending` until no reader of the old parity is left.
+    std::vector<Node*> retired_nodes;
+    std::vector<Table*> retired_tables;
+    std::vector<Node*> pending_nodes;
+    std::vector<Table*> pending_tables;
     // Hill climber.
     std::uint64_t sample_hits = 0;
     std::uint64_t sample_misses = 0;
     std::uint64_t sample_size = 0;
     double previous_hit_rate = 0.0;
     double step = 0.0;
-    // Statistics.
-    std::uint64_t hits = 0;
-    std::uint64_t misses = 0;
+    // Statistics (hits and misses live in the read rings).
     std::uint64_t evictions = 0;
     std::uint64_t rejected = 0;
     std::uint64_t expirations = 0;
 
+    static constexpr std::uint64_t kMinTable = 16;
     static constexpr double kStepPercent = 0.0625;     // Caffeine's HILL_CLIMBER_STEP_PERCENT
     static constexpr double kStepDecay = 0.98;         // HILL_CLIMBER_STEP_DECAY_RATE
     static constexpr double kRestartThreshold = 0.05;  // HILL_CLIMBER_RESTART_THRESHOLD
@@ -422,56 +505,211 @@ class TinyLfuCache {
     static constexpr std::uint64_t kMinSample = 1024;
     static constexpr std::uint32_t kAdmitHashDosThreshold = 6;
 
-    [[nodiscard]] List& list_of(Queue q) noexcept {
-      return q == Queue::window ? window : q == Queue::probation ? probation : protected_;
-    }
-    [[nodiscard]] std::uint64_t total_weight() const noexcept {
-      return window.weight + probation.weight + protected_.weight;
+    // ---------------------------------------------------------------- lock-free read side
+
+    // The live node for key, or nullptr. Caller is inside a read section.
+    [[nodiscard]] const Node* find(std::uint64_t hash, const K& key) const noexcept {
+      Table* t = table.load(std::memory_order_acquire);
+      std::atomic<Node*>* slots = t->slots();
+      for (std::uint64_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+        const Node* node = slots[i].load(std::memory_order_acquire);
+        if (node == nullptr) return nullptr;
+        if (node != tombstone() && node->hash == hash && KeyEqual{}(node->key, key)) return node;
+      }
     }
 
-    [[nodiscard]] Node* find(std::uint64_t hash, const K& key) const {
-      Node* node = buckets[hash & (buckets.size() - 1)];
-      while (node != nullptr && !(node->hash == hash && KeyEqual{}(node->key, key))) node = node->chain;
-      return node;
+    // Read side of the grace period: register on the current parity, and re-check it so a writer that
+    // flipped in between (and may already have found the old parity empty) is not missed.
+    std::uint32_t enter(std::uint32_t stripe) noexcept {
+      for (;;) {
+        const std::uint32_t p = parity.load(std::memory_order_seq_cst);
+        std::atomic<std::int64_t>& counter = readers[stripe][p].value;
+        counter.fetch_add(1, std::memory_order_seq_cst);
+        if (parity.load(std::memory_order_seq_cst) == p) return p;
+        counter.fetch_sub(1, std::memory_order_seq_cst);
+      }
+    }
+    void leave(std::uint32_t stripe, std::uint32_t p) noexcept {
+      readers[stripe][p].value.fetch_sub(1, std::memory_order_release);  // the writer's poll acquires it
     }
 
+    // Appends to this stripe's ring; a full ring is replayed into the policy if the lock is free, and
+    // dropped otherwise (a read never waits).
+    void record_read(ReadRing& ring, std::uint64_t entry) noexcept {
+      const std::uint64_t tail = ring.tail.load(std::memory_order_relaxed);
+      const std::uint64_t head = ring.head.load(std::memory_order_acquire);
+      if (tail - head < kRingSize) {
+        ring.slots[tail & (kRingSize - 1)].store(entry, std::memory_order_relaxed);
+        ring.tail.store(tail + 1, std::memory_order_release);
+        if (tail + 1 - head < kRingSize) return;
+      }
+      if (mutex.try_lock()) {
+        drain_reads();
+        mutex.unlock();
+      }
+    }
+
+    // ---------------------------------------------------------------- under the lock
+
+    // Replays every recorded read in ring order: sketch increment, queue move, hill-climber sample.
+    void drain_reads() noexcept {
+      for (ReadRing& ring : rings) {
+        const std::uint64_t tail = ring.tail.load(std::memory_order_acquire);
+        std::uint64_t head = ring.head.load(std::memory_order_relaxed);
+        if (tail == head) continue;
+        if (tail - head > kRingSize) head = tail - kRingSize;  // a shared stripe raced; keep the newest
+        for (; head != tail; ++head) replay(ring.slots[head & (kRingSize - 1)].load(std::memory_order_relaxed));
+        ring.head.store(tail, std::memory_order_release);
+      }
+    }
+
+    void replay(std::uint64_t entry) noexcept {
+      if (entry == kMissMarker) {
+        sample(false);
+        return;
+      }
+      sketch.increment(entry);
+      if (Node* node = find_by_hash(entry)) on_access(node);
+      sample(true);
+    }
+
+    void sample(bool hit) noexcept {
+      if (!adaptive) return;
+      (hit ? sample_hits : sample_misses) += 1;
+      if (sample_hits + sample_misses >= sample_size) climb();
+    }
+
+    [[nodiscard]] Table* current() const noexcept { return table.load(std::memory_order_relaxed); }
+
+    [[nodiscard]] Node* find_locked(std::uint64_t hash, const K& key) const noexcept {
+      Table* t = current();
+      std::atomic<Node*>* slots = t->slots();
+      for (std::uint64_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+        Node* node = slots[i].load(std::memory_order_relaxed);
+        if (node == nullptr) return nullptr;
+        if (node != tombstone() && node->hash == hash && KeyEqual{}(node->key, key)) return node;
+      }
+    }
+
+    // The node a recorded hit refers to (a 64-bit hash collision would credit the other key; harmless).
+    [[nodiscard]] Node* find_by_hash(std::uint64_t hash) const noexcept {
+      Table* t = current();
+      std::atomic<Node*>* slots = t->slots();
+      for (std::uint64_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+        Node* node = slots[i].load(std::memory_order_relaxed);
+        if (node == nullptr) return nullptr;
+        if (node != tombstone() && node->hash == hash) return node;
+      }
+    }
+
+    [[nodiscard]] std::atomic<Node*>& slot_of(const Node* node) const noexcept {
+      Table* t = current();
+      std::atomic<Node*>* slots = t->slots();
+      std::uint64_t i = node->hash & t->mask;
+      while (slots[i].load(std::memory_order_relaxed) != node) i = (i + 1) & t->mask;
+      return slots[i];
+    }
+
+    // Load stays <= 1/2 and live + tombstones <= 3/4 (probes always reach an empty slot); a rebuild sizes
+    // the table for 1/4 load so it is rare.
     void insert(Node* node) {
-      if (count >= buckets.size()) grow();
-      Node*& head = buckets[node->hash & (buckets.size() - 1)];
-      node->chain = head;
-      head = node;
+      Table* t = current();
+      if ((count + 1) * 2 > t->capacity() || (count + tombstones + 1) * 4 > t->capacity() * 3) {
+        rebuild(count + 1);
+        t = current();
+      }
+      std::atomic<Node*>* slots = t->slots();
+      std::uint64_t i = node->hash & t->mask;
+      for (;; i = (i + 1) & t->mask) {
+        Node* occupant = slots[i].load(std::memory_order_relaxed);
+        if (occupant == nullptr) break;
+        if (occupant == tombstone()) {
+          --tombstones;
+          break;
+        }
+      }
+      slots[i].store(node, std::memory_order_release);  // publishes the node's fields to readers
       ++count;
       node->queue = Queue::window;
       window.push_mru(node);
     }
 
-    void grow() {
-      std::vector<Node*> bigger(buckets.size() * 2, nullptr);
-      for (Node* head : buckets) {
-        while (head != nullptr) {
-          Node* next = head->chain;
-          Node*& slot = bigger[head->hash & (bigger.size() - 1)];
-          head->chain = slot;
-          slot = head;
-          head = next;
-        }
+    void rebuild(std::uint64_t needed) {
+      Table* old = current();
+      Table* fresh = Table::create(std::max<std::uint64_t>(kMinTable, std::bit_ceil(needed * 4)));
+      std::atomic<Node*>* from = old->slots();
+      std::atomic<Node*>* to = fresh->slots();
+      for (std::uint64_t j = 0; j <= old->mask; ++j) {
+        Node* node = from[j].load(std::memory_order_relaxed);
+        if (node == nullptr || node == tombstone()) continue;
+        std::uint64_t i = node->hash & fresh->mask;
+        while (to[i].load(std::memory_order_relaxed) != nullptr) i = (i + 1) & fresh->mask;
+        to[i].store(node, std::memory_order_relaxed);
       }
-      buckets.swap(bigger);
+      table.store(fresh, std::memory_order_release);  // publishes the filled slots
+      tombstones = 0;
+      retired_tables.push_back(old);
     }
 
-    // Takes the node out of the table and its queue; the caller owns it afterwards.
-    void unlink(Node* node) noexcept {
-      Node** link = &buckets[node->hash & (buckets.size() - 1)];
-      while (*link != node) link = &(*link)->chain;
-      *link = node->chain;
+    // Takes the node out of the table and its queue and retires it (freed after a grace period).
+    void detach(Node* node) {
+      slot_of(node).store(tombstone(), std::memory_order_release);
       --count;
+      ++tombstones;
       list_of(node->queue).remove(node);
+      retired_nodes.push_back(node);
     }
 
-    void reweigh(Node* node, std::uint64_t weight) noexcept {
-      List& list = list_of(node->queue);
-      list.weight = list.weight - node->weight + weight;
-      node->weight = weight;
+    // `fresh` takes `old`'s slot, queue and list position; `old` is retired.
+    void replace(Node* old, Node* fresh) {
+      fresh->queue = old->queue;
+      fresh->prev = old->prev;
+      fresh->next = old->next;
+      old->prev->next = fresh;
+      old->next->prev = fresh;
+      List& list = list_of(old->queue);
+      list.weight = list.weight - old->weight + fresh->weight;
+      slot_of(old).store(fresh, std::memory_order_release);
+      retired_nodes.push_back(old);
+    }
+
+    // Grace periods. Never waits: a writer starts one when enough is retired and none is running, and
+    // frees the previous one's garbage once no reader of the old parity is left.
+    void reclaim(Garbage& garbage) {
+      for (int round = 0; round < 2; ++round) {
+        if (!pending_nodes.empty() || !pending_tables.empty()) {
+          if (!quiescent(1 - parity.load(std::memory_order_relaxed))) return;
+          append(garbage.nodes, pending_nodes);
+          append(garbage.tables, pending_tables);
+        }
+        if (retired_nodes.size() < kRetireBatch && retired_tables.empty()) return;
+        pending_nodes.swap(retired_nodes);
+        pending_tables.swap(retired_tables);
+        parity.store(1 - parity.load(std::memory_order_relaxed), std::memory_order_seq_cst);
+      }
+    }
+
+    [[nodiscard]] bool quiescent(std::uint32_t old_parity) const noexcept {
+      for (const auto& stripe : readers)
+        if (stripe[old_parity].value.load(std::memory_order_seq_cst) != 0) return false;
+      return true;
+    }
+
+    template <typename T>
+    static void append(std::vector<T>& to, std::vector<T>& from) {
+      if (to.empty()) {
+        to.swap(from);
+      } else {
+        to.insert(to.end(), from.begin(), from.end());
+        from.clear();
+      }
+    }
+
+    [[nodiscard]] List& list_of(Queue q) noexcept {
+      return q == Queue::window ? window : q == Queue::probation ? probation : protected_;
+    }
+    [[nodiscard]] std::uint64_t total_weight() const noexcept {
+      return window.weight + probation.weight + protected_.weight;
     }
 
     void on_access(Node* node) noexcept {
@@ -560,15 +798,15 @@ class TinyLfuCache {
     }
 
     void drop(Node* node, CacheRemovalCause cause, Removed& removed) {
-      unlink(node);
+      detach(node);
       if (cause == CacheRemovalCause::size) ++evictions;
       if (cause == CacheRemovalCause::rejected) ++rejected;
-      removed.push_back({node, cause});
+      removed.push_back({node, cause, true});
     }
 
     // Caffeine's hill climber: keep moving the window the same way while the hit rate improves, turn
     // around when it drops; steps decay, and restart large when the hit rate jumps (workload change).
-    void climb() {
+    void climb() noexcept {
       const std::uint64_t requests = sample_hits + sample_misses;
       const double hit_rate = static_cast<double>(sample_hits) / static_cast<double>(requests);
       const double change = hit_rate - previous_hit_rate;
@@ -620,13 +858,20 @@ class TinyLfuCache {
       window_max += quota;
     }
 
-    void drain_all(Removed& removed) {
+    // Empties the shard: readers switch to a fresh table, the old one and every node are retired.
+    void detach_all(Removed& removed) {
       for (List* list : {&window, &probation, &protected_}) {
-        while (Node* node = list->lru()) {
-          unlink(node);
-          removed.push_back({node, CacheRemovalCause::explicit_});
+        for (Links* link = list->sentinel.next; !list->is_end(link); link = link->next) {
+          Node* node = static_cast<Node*>(link);
+          retired_nodes.push_back(node);
+          removed.push_back({node, CacheRemovalCause::explicit_, true});
         }
+        list->clear();
       }
+      retired_tables.push_back(current());
+      table.store(Table::create(kMinTable), std::memory_order_release);
+      count = 0;
+      tombstones = 0;
     }
 
     void collect_expired(std::int64_t now, Removed& removed) {
@@ -636,28 +881,96 @@ class TinyLfuCache {
           Node* node = static_cast<Node*>(link);
           link = link->next;
           if (node->expires_at != 0 && now >= node->expires_at) {
-            unlink(node);
+            detach(node);
             ++expirations;
-            removed.push_back({node, CacheRemovalCause::expired});
+            removed.push_back({node, CacheRemovalCause::expired, true});
           }
         }
       }
     }
 
+    // Only when no other thread can use the cache any more.
     void destroy_all() noexcept {
-      for (Node* head : buckets) {
-        while (head != nullptr) {
-          Node* next = head->chain;
-          delete head;
-          head = next;
+      for (List* list : {&window, &probation, &protected_}) {
+        Links* link = list->sentinel.next;
+        while (!list->is_end(link)) {
+          Node* node = static_cast<Node*>(link);
+          link = link->next;
+          delete node;
         }
+        list->clear();
       }
-      buckets.clear();
+      for (Node* node : retired_nodes) delete node;
+      for (Node* node : pending_nodes) delete node;
+      for (Table* t : retired_tables) Table::destroy(t);
+      for (Table* t : pending_tables) Table::destroy(t);
+      retired_nodes.clear();
+      pending_nodes.clear();
+      retired_tables.clear();
+      pending_tables.clear();
+      Table::destroy(table.exchange(nullptr));
     }
   };
 
+  // RAII read section on one shard; an inactive one (a writer without a listener) does nothing.
+  class ReadSection {
+   public:
+    ReadSection(Shard& shard, std::uint32_t stripe, bool active = true) noexcept
+        : shard_(active ? &shard : nullptr), stripe_(stripe), parity_(active ? shard.enter(stripe) : 0) {}
+    ~ReadSection() {
+      if (shard_ != nullptr) shard_->leave(stripe_, parity_);
+    }
+    ReadSection(const ReadSection&) = delete;
+    ReadSection& operator=(const ReadSection&) = delete;
+
+   private:
+    Shard* shard_;
+    std::uint32_t stripe_;
+    std::uint32_t parity_;
+  };
+
+  // Runs `body` under the shard lock after replaying recorded reads, then tells the listener about the
+  // removals and frees what the grace periods allow, both after the lock is released. With a listener,
+  // the writer stays inside a read section from before the lock until the listener returns, so no node
+  // handed to it can be freed meanwhile (by this or another writer).
+  template <typename Body>
+  void write(Shard& shard, bool try_only, Body&& body) {
+    Removed removed;
+    Garbage garbage;
+    {
+      const ReadSection section(shard, cache_detail::reader_stripe(), static_cast<bool>(options_.listener));
+      {
+        std::unique_lock lock(shard.mutex, std::defer_lock);
+        if (try_only) {
+          if (!lock.try_lock()) return;
+        } else {
+          lock.lock();
+        }
+        shard.drain_reads();
+        body(removed);
+        shard.reclaim(garbage);
+      }
+      notify(removed);
+    }
+    garbage.free();
+  }
+
+  // A reader found an expired entry: remove it if the lock is free (else a later writer, eviction or
+  // purge_expired() will).
+  void remove_expired(Shard& shard, std::uint64_t hash, const K& key) {
+    const std::int64_t now = now_ns();
+    write(shard, true, [&](Removed& removed) {
+      Node* node = shard.find_locked(hash, key);
+      if (node == nullptr || node->expires_at == 0 || now < node->expires_at) return;
+      shard.detach(node);
+      ++shard.expirations;
+      removed.push_back({node, CacheRemovalCause::expired, true});
+    });
+  }
+
   [[nodiscard]] std::uint64_t hash_of(const K& key) const noexcept {
-    return cache_detail::mix(static_cast<std::uint64_t>(Hash{}(key)) ^ seed_);
+    const std::uint64_t hash = cache_detail::mix(static_cast<std::uint64_t>(Hash{}(key)) ^ seed_);
+    return hash == kMissMarker ? 1 : hash;
   }
   [[nodiscard]] Shard& shard_for(std::uint64_t hash) const noexcept {
     return *shards_[shard_shift_ >= 64 ? 0 : (hash >> shard_shift_)];
@@ -670,26 +983,20 @@ class TinyLfuCache {
     return cache_detail::coarse_now_ns();
   }
 
-  void record_sample(Shard& shard, bool hit) {
-    if (!options_.adaptive_window) return;
-    (hit ? shard.sample_hits : shard.sample_misses) += 1;
-    if (shard.sample_hits + shard.sample_misses >= shard.sample_size) shard.climb();
-  }
-
   // A listener must not throw; if it does, the exception is dropped so the removed entries are still freed
-  // and the cache stays consistent (the caller's put/get already succeeded).
-  void release(Node* node, CacheRemovalCause cause) noexcept {
-    if (node == nullptr) return;
-    if (options_.listener) {
-      try {
-        options_.listener(node->key, node->value, cause);
-      } catch (...) {
+  // and the cache stays consistent (the caller's put/get already succeeded). Unpublished nodes (refused
+  // before any reader could see them) are freed here; published ones by the grace period.
+  void notify(Removed& removed) noexcept {
+    for (const Removal& r : removed) {
+      if (options_.listener) {
+        try {
+          options_.listener(r.node->key, r.node->value, r.cause);
+        } catch (...) {
+        }
       }
     }
-    delete node;
-  }
-  void release_all(Removed& removed) {
-    for (auto& r : removed) release(r.node, r.cause);
+    for (const Removal& r : removed)
+      if (!r.published) delete r.node;
   }
 
   Options options_;
