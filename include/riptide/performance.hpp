@@ -8,6 +8,7 @@
 #include "riptide/performance/core/error.hpp"
 #include "riptide/performance/core/features.hpp"
 #include "riptide/performance/core/logger.hpp"
+#include "riptide/performance/core/prometheus_writer.hpp"
 #include "riptide/performance/core/time_format.hpp"
 #include "riptide/performance/core/uuid.hpp"
 #include "riptide/performance/manager/memory_profiler.hpp"

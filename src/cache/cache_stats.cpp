@@ -57,86 +57,47 @@ nlohmann::json to_json(const CacheStats& stats) {
   return out;
 }
 
-namespace {
-
-void family(std::string& out, const char* name, const char* type, const char* help) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
-}
-
-std::string escape_label(const std::string& value) {
-  std::string escaped;
-  for (char c : value) {
-    if (c == '\\' || c == '"') escaped += '\\';
-    if (c == '\n') {
-      escaped += "\\n";
-      continue;
-    }
-    escaped += c;
-  }
-  return escaped;
-}
-
-template <typename T>
-void sample(std::string& out, const char* name, const std::string& labels, T value) {
-  out += name;
-  out += '{';
-  out += labels;
-  out += "} ";
-  if constexpr (std::is_floating_point_v<T>) {
-    out += nlohmann::json(value).dump();
-  } else {
-    out += std::to_string(value);
-  }
-  out += '\n';
-}
-
-}  // namespace
-
-std::string to_prometheus(const CacheStats& stats, const std::string& cache) {
-  const std::string c = "cache=\"" + escape_label(cache) + "\"";
-  const std::string l1 = c + ",layer=\"l1\"";
-  const std::string l2 = c + ",layer=\"l2\"";
-  std::string out;
-  family(out, "riptide_cache_hits_total", "counter", "Cache lookups that found a live entry.");
-  sample(out, "riptide_cache_hits_total", l1, stats.l1.hits);
-  if (stats.l2) sample(out, "riptide_cache_hits_total", l2, stats.l2->hits);
-  family(out, "riptide_cache_misses_total", "counter", "Cache lookups that found nothing.");
-  sample(out, "riptide_cache_misses_total", l1, stats.l1.misses);
-  if (stats.l2) sample(out, "riptide_cache_misses_total", l2, stats.l2->misses);
-  family(out, "riptide_cache_evictions_total", "counter", "Entries removed to respect the weight bound.");
-  sample(out, "riptide_cache_evictions_total", l1, stats.l1.evictions);
-  family(out, "riptide_cache_rejected_admissions_total", "counter",
-         "New entries refused by the TinyLFU admission filter.");
-  sample(out, "riptide_cache_rejected_admissions_total", l1, stats.l1.rejected_admissions);
-  family(out, "riptide_cache_expirations_total", "counter", "Entries removed because their TTL passed.");
-  sample(out, "riptide_cache_expirations_total", l1, stats.l1.expirations);
-  family(out, "riptide_cache_entries", "gauge", "Entries resident in the in-process cache.");
-  sample(out, "riptide_cache_entries", l1, stats.l1.entries);
-  family(out, "riptide_cache_weight", "gauge", "Sum of resident entry weights (bytes when weighed by size).");
-  sample(out, "riptide_cache_weight", l1, stats.l1.weight);
-  family(out, "riptide_cache_max_weight", "gauge", "Configured bound on the sum of weights.");
-  sample(out, "riptide_cache_max_weight", l1, stats.l1.max_weight);
-  family(out, "riptide_cache_hit_ratio", "gauge", "Share of requests served from the cache since start.");
-  sample(out, "riptide_cache_hit_ratio", c, stats.hit_ratio());
-  family(out, "riptide_cache_loads_total", "counter", "Loader calls made on misses by get_or_load.");
-  sample(out, "riptide_cache_loads_total", c, stats.loads);
-  family(out, "riptide_cache_load_failures_total", "counter", "Loader calls that threw or returned nothing.");
-  sample(out, "riptide_cache_load_failures_total", c, stats.load_failures);
+void write_prometheus(PrometheusWriter& out, const CacheStats& stats, std::string_view cache) {
+  const Label name{"cache", cache};
+  const Label l1{"layer", "l1"};
+  const Label l2{"layer", "l2"};
+  out.family("cache_hits_total", MetricType::counter, "Cache lookups that found a live entry.");
+  out.sample(stats.l1.hits, {name, l1});
+  if (stats.l2) out.sample(stats.l2->hits, {name, l2});
+  out.family("cache_misses_total", MetricType::counter, "Cache lookups that found nothing.");
+  out.sample(stats.l1.misses, {name, l1});
+  if (stats.l2) out.sample(stats.l2->misses, {name, l2});
+  out.family("cache_evictions_total", MetricType::counter, "Entries removed to respect the weight bound.");
+  out.sample(stats.l1.evictions, {name, l1});
+  out.family("cache_rejected_admissions_total", MetricType::counter,
+             "New entries refused by the TinyLFU admission filter.");
+  out.sample(stats.l1.rejected_admissions, {name, l1});
+  out.family("cache_expirations_total", MetricType::counter, "Entries removed because their TTL passed.");
+  out.sample(stats.l1.expirations, {name, l1});
+  out.family("cache_entries", MetricType::gauge, "Entries resident in the in-process cache.");
+  out.sample(stats.l1.entries, {name, l1});
+  out.family("cache_weight", MetricType::gauge, "Sum of resident entry weights (bytes when weighed by size).");
+  out.sample(stats.l1.weight, {name, l1});
+  out.family("cache_max_weight", MetricType::gauge, "Configured bound on the sum of weights.");
+  out.sample(stats.l1.max_weight, {name, l1});
+  out.family("cache_hit_ratio", MetricType::gauge, "Share of requests served from the cache since start.");
+  out.sample(stats.hit_ratio(), {name});
+  out.family("cache_loads_total", MetricType::counter, "Loader calls made on misses by get_or_load.");
+  out.sample(stats.loads, {name});
+  out.family("cache_load_failures_total", MetricType::counter, "Loader calls that threw or returned nothing.");
+  out.sample(stats.load_failures, {name});
   if (stats.l2) {
-    family(out, "riptide_cache_errors_total", "counter", "Redis calls without a usable answer.");
-    sample(out, "riptide_cache_errors_total", l2, stats.l2->errors);
-    family(out, "riptide_cache_l2_available", "gauge", "1 while the Redis layer accepts calls (breaker closed).");
-    sample(out, "riptide_cache_l2_available", c, stats.l2->available ? 1 : 0);
+    out.family("cache_errors_total", MetricType::counter, "Redis calls without a usable answer.");
+    out.sample(stats.l2->errors, {name, l2});
+    out.family("cache_l2_available", MetricType::gauge, "1 while the Redis layer accepts calls (breaker closed).");
+    out.sample(std::uint64_t{stats.l2->available ? 1U : 0U}, {name});
   }
-  return out;
+}
+
+std::string to_prometheus(const CacheStats& stats, std::string_view cache) {
+  PrometheusWriter out;
+  write_prometheus(out, stats, cache);
+  return out.text();
 }
 
 }  // namespace riptide::performance

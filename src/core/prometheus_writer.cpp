@@ -1,10 +1,10 @@
-#include "riptide/performance/http/prometheus.hpp"
+#include "riptide/performance/core/prometheus_writer.hpp"
 
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
 
-namespace riptide::performance::http {
+namespace riptide::performance {
 namespace {
 
 bool valid_metric_name(std::string_view name) noexcept {
@@ -161,4 +161,4 @@ void PrometheusWriter::sample(std::uint64_t value, std::initializer_list<Label> 
   text_ += '\n';
 }
 
-}  // namespace riptide::performance::http
+}  // namespace riptide::performance

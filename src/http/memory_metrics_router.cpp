@@ -603,10 +603,10 @@ MemoryMetricsOptions MemoryMetricsRouter::with_manager(const std::shared_ptr<Per
       out.sample(*metrics.ai_overhead_percent / 100.0);
     }
 #if RIPTIDE_PERF_HAS_CACHE
-    if (metrics.cache) out.append_exposition(to_prometheus(*metrics.cache));
+    if (metrics.cache) write_prometheus(out, *metrics.cache);
 #endif
 #if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
-    out.append_exposition(to_prometheus(manager->get_resource_usage()));
+    write_prometheus(out, manager->get_resource_usage());
 #endif
   });
   return options;

@@ -1,7 +1,6 @@
 #include "riptide/performance/limits/resource_usage.hpp"
 
 #include <cmath>
-#include <cstdio>
 
 #include <nlohmann/json.hpp>
 
@@ -33,50 +32,6 @@ nlohmann::json breaker_json(const CircuitBreakerSnapshot& breaker) {
           {"entered_total", std::move(entered)}};
 }
 
-std::string escape_label(const std::string& value) {
-  std::string out;
-  out.reserve(value.size());
-  for (const char c : value) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-void family(std::string& out, const char* name, const char* type, const char* help) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
-}
-
-void sample(std::string& out, const char* name, const std::string& labels, double value) {
-  out += name;
-  if (!labels.empty()) {
-    out += '{';
-    out += labels;
-    out += '}';
-  }
-  char text[40];
-  if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 1e15) {
-    std::snprintf(text, sizeof text, " %.0f\n", value);
-  } else {
-    std::snprintf(text, sizeof text, " %.17g\n", value);
-  }
-  out += text;
-}
-
 }  // namespace
 
 nlohmann::json to_json(const ResourceUsage& usage) {
@@ -106,77 +61,70 @@ nlohmann::json to_json(const ResourceUsage& usage) {
           {"violations", usage.violations}};
 }
 
-std::string to_prometheus(const ResourceUsage& usage) {
-  std::string out;
-  family(out, "riptide_limits_active_requests", "gauge", "Request permits held now.");
-  sample(out, "riptide_limits_active_requests", "", static_cast<double>(usage.active_requests));
-  family(out, "riptide_limits_max_concurrent_requests", "gauge", "Configured bound on request permits.");
-  sample(out, "riptide_limits_max_concurrent_requests", "", static_cast<double>(usage.max_concurrent_requests));
-  family(out, "riptide_limits_requests_admitted_total", "counter", "Requests admitted by permits and global checks.");
-  sample(out, "riptide_limits_requests_admitted_total", "", static_cast<double>(usage.requests_admitted_total));
-  family(out, "riptide_limits_request_rate", "gauge", "Requests admitted per second over the last reading interval.");
-  sample(out, "riptide_limits_request_rate", "", usage.current_rate);
-  family(out, "riptide_limits_rate_limit", "gauge", "Configured rate limit in requests per second.");
-  sample(out, "riptide_limits_rate_limit", "scope=\"global\"", usage.rate_limit);
-  sample(out, "riptide_limits_rate_limit", "scope=\"client\"", usage.per_client_rate_limit);
-  family(out, "riptide_limits_rate_limited_total", "counter", "Requests refused by a rate limit.");
-  sample(out, "riptide_limits_rate_limited_total", "scope=\"global\"", static_cast<double>(usage.rate_limited_total));
-  sample(out, "riptide_limits_rate_limited_total", "scope=\"client\"",
-         static_cast<double>(usage.client_rate_limited_total));
-  family(out, "riptide_limits_permit_rejections_total", "counter",
-         "Request permits refused at once or after their timeout.");
-  sample(out, "riptide_limits_permit_rejections_total", "", static_cast<double>(usage.permit_rejections_total));
-  family(out, "riptide_limits_tracked_clients", "gauge", "Per-client limiter slots in use.");
-  sample(out, "riptide_limits_tracked_clients", "", static_cast<double>(usage.tracked_clients));
-  family(out, "riptide_limits_max_tracked_clients", "gauge", "Per-client limiter slots available.");
-  sample(out, "riptide_limits_max_tracked_clients", "", static_cast<double>(usage.max_tracked_clients));
-  family(out, "riptide_limits_client_forced_evictions_total", "counter",
-         "Active clients evicted because the per-client table was full.");
-  sample(out, "riptide_limits_client_forced_evictions_total", "",
-         static_cast<double>(usage.client_forced_evictions_total));
+void write_prometheus(PrometheusWriter& out, const ResourceUsage& usage) {
+  const Label global{"scope", "global"};
+  const Label client{"scope", "client"};
+  out.family("limits_active_requests", MetricType::gauge, "Request permits held now.");
+  out.sample(std::uint64_t{usage.active_requests});
+  out.family("limits_max_concurrent_requests", MetricType::gauge, "Configured bound on request permits.");
+  out.sample(std::uint64_t{usage.max_concurrent_requests});
+  out.family("limits_requests_admitted_total", MetricType::counter, "Requests admitted by permits and global checks.");
+  out.sample(std::uint64_t{usage.requests_admitted_total});
+  out.family("limits_request_rate", MetricType::gauge, "Requests admitted per second over the last reading interval.");
+  out.sample(usage.current_rate);
+  out.family("limits_rate_limit", MetricType::gauge, "Configured rate limit in requests per second.");
+  out.sample(usage.rate_limit, {global});
+  out.sample(usage.per_client_rate_limit, {client});
+  out.family("limits_rate_limited_total", MetricType::counter, "Requests refused by a rate limit.");
+  out.sample(std::uint64_t{usage.rate_limited_total}, {global});
+  out.sample(std::uint64_t{usage.client_rate_limited_total}, {client});
+  out.family("limits_permit_rejections_total", MetricType::counter,
+             "Request permits refused at once or after their timeout.");
+  out.sample(std::uint64_t{usage.permit_rejections_total});
+  out.family("limits_tracked_clients", MetricType::gauge, "Per-client limiter slots in use.");
+  out.sample(std::uint64_t{usage.tracked_clients});
+  out.family("limits_max_tracked_clients", MetricType::gauge, "Per-client limiter slots available.");
+  out.sample(std::uint64_t{usage.max_tracked_clients});
+  out.family("limits_client_forced_evictions_total", MetricType::counter,
+             "Active clients evicted because the per-client table was full.");
+  out.sample(std::uint64_t{usage.client_forced_evictions_total});
   if (usage.distributed) {
-    family(out, "riptide_limits_redis_available", "gauge", "1 while the distributed rate limit reaches Redis.");
-    sample(out, "riptide_limits_redis_available", "", usage.redis_available.value_or(false) ? 1 : 0);
-    family(out, "riptide_limits_distributed_fallbacks_total", "counter",
-           "Global rate checks decided without Redis (local limit or fail-closed refusal).");
-    sample(out, "riptide_limits_distributed_fallbacks_total", "",
-           static_cast<double>(usage.distributed_fallbacks_total));
+    out.family("limits_redis_available", MetricType::gauge, "1 while the distributed rate limit reaches Redis.");
+    out.sample(std::uint64_t{usage.redis_available.value_or(false) ? 1U : 0U});
+    out.family("limits_distributed_fallbacks_total", MetricType::counter,
+               "Global rate checks decided without Redis (local limit or fail-closed refusal).");
+    out.sample(std::uint64_t{usage.distributed_fallbacks_total});
   }
-  if (!usage.circuit_breakers.empty()) {
-    family(out, "riptide_circuit_breaker_state", "gauge", "1 for the state each service's circuit breaker is in.");
-    for (const auto& breaker : usage.circuit_breakers) {
-      const std::string service = "service=\"" + escape_label(breaker.name) + "\"";
-      for (std::size_t i = 0; i < kCircuitStateCount; ++i) {
-        const auto state = static_cast<CircuitState>(i);
-        sample(out, "riptide_circuit_breaker_state", service + ",state=\"" + std::string(to_string(state)) + "\"",
-               breaker.state == state ? 1 : 0);
-      }
-    }
-    family(out, "riptide_circuit_breaker_calls_total", "counter", "Calls seen by each circuit breaker, by outcome.");
-    for (const auto& breaker : usage.circuit_breakers) {
-      const std::string service = "service=\"" + escape_label(breaker.name) + "\"";
-      sample(out, "riptide_circuit_breaker_calls_total", service + ",outcome=\"success\"",
-             static_cast<double>(breaker.successful_total));
-      sample(out, "riptide_circuit_breaker_calls_total", service + ",outcome=\"failure\"",
-             static_cast<double>(breaker.failed_total));
-      sample(out, "riptide_circuit_breaker_calls_total", service + ",outcome=\"not_permitted\"",
-             static_cast<double>(breaker.not_permitted_total));
-    }
-    family(out, "riptide_circuit_breaker_transitions_total", "counter", "State changes of each circuit breaker.");
-    for (const auto& breaker : usage.circuit_breakers) {
-      sample(out, "riptide_circuit_breaker_transitions_total", "service=\"" + escape_label(breaker.name) + "\"",
-             static_cast<double>(breaker.transitions_total));
-    }
-    family(out, "riptide_circuit_breaker_failure_rate", "gauge",
-           "Failure share of each breaker's window (absent until minimum calls).");
-    for (const auto& breaker : usage.circuit_breakers) {
-      if (breaker.failure_rate) {
-        sample(out, "riptide_circuit_breaker_failure_rate", "service=\"" + escape_label(breaker.name) + "\"",
-               *breaker.failure_rate);
-      }
+  if (usage.circuit_breakers.empty()) return;
+  out.family("circuit_breaker_state", MetricType::gauge, "1 for the state each service's circuit breaker is in.");
+  for (const auto& breaker : usage.circuit_breakers) {
+    for (std::size_t i = 0; i < kCircuitStateCount; ++i) {
+      const auto state = static_cast<CircuitState>(i);
+      out.sample(std::uint64_t{breaker.state == state ? 1U : 0U},
+                 {{"service", breaker.name}, {"state", to_string(state)}});
     }
   }
-  return out;
+  out.family("circuit_breaker_calls_total", MetricType::counter, "Calls seen by each circuit breaker, by outcome.");
+  for (const auto& breaker : usage.circuit_breakers) {
+    out.sample(std::uint64_t{breaker.successful_total}, {{"service", breaker.name}, {"outcome", "success"}});
+    out.sample(std::uint64_t{breaker.failed_total}, {{"service", breaker.name}, {"outcome", "failure"}});
+    out.sample(std::uint64_t{breaker.not_permitted_total}, {{"service", breaker.name}, {"outcome", "not_permitted"}});
+  }
+  out.family("circuit_breaker_transitions_total", MetricType::counter, "State changes of each circuit breaker.");
+  for (const auto& breaker : usage.circuit_breakers) {
+    out.sample(std::uint64_t{breaker.transitions_total}, {{"service", breaker.name}});
+  }
+  out.family("circuit_breaker_failure_rate", MetricType::gauge,
+             "Failure share of each breaker's window (absent until minimum calls).");
+  for (const auto& breaker : usage.circuit_breakers) {
+    if (breaker.failure_rate) out.sample(*breaker.failure_rate, {{"service", breaker.name}});
+  }
+}
+
+std::string to_prometheus(const ResourceUsage& usage) {
+  PrometheusWriter out;
+  write_prometheus(out, usage);
+  return out.text();
 }
 
 }  // namespace riptide::performance

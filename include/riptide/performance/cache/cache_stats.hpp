@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+
+#include "riptide/performance/core/prometheus_writer.hpp"
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -71,7 +74,9 @@ struct CacheStats {
 /// {"hit_ratio":…, "l1":{…}, "l2":{…}|null, "requests":…, …}; field names are snake_case, counts integers.
 [[nodiscard]] nlohmann::json to_json(const CacheStats& stats);
 
-/// Prometheus text lines (with # HELP / # TYPE) for the families riptide_cache_*; `cache` labels them.
-[[nodiscard]] std::string to_prometheus(const CacheStats& stats, const std::string& cache = "default");
+/// Writes the families riptide_cache_* (hits, misses, evictions, … by layer); `cache` labels them.
+void write_prometheus(PrometheusWriter& out, const CacheStats& stats, std::string_view cache = "default");
+/// The same families as a complete exposition text.
+[[nodiscard]] std::string to_prometheus(const CacheStats& stats, std::string_view cache = "default");
 
 }  // namespace riptide::performance

@@ -1,7 +1,8 @@
 #pragma once
 // A writer for the Prometheus text exposition format 0.0.4 (what `promtool check metrics` validates).
 // It enforces the conventions instead of trusting callers: one HELP and TYPE per family, the `riptide_`
-// prefix, valid metric and label names, `_total` on counters, label values escaped.
+// prefix, valid metric and label names, `_total` on counters, label values escaped. Transport-free: the
+// memory, cache and limits families all write through it, and the HTTP server only serves the text.
 
 #include <cstdint>
 #include <initializer_list>
@@ -9,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace riptide::performance::http {
+namespace riptide::performance {
 
 enum class MetricType { counter, gauge, untyped };
 
@@ -31,8 +32,8 @@ class PrometheusWriter {
   /// Integer counters and sizes are written exactly.
   void sample(std::uint64_t value, std::initializer_list<Label> labels = {});
 
-  /// Appends families a component already wrote in the text format (cache and limits render their own,
-  /// since they do not depend on http/). Their names join the repeated-name check.
+  /// Appends families a host already wrote in the text format (e.g. another metrics library's output).
+  /// Their names join the repeated-name check.
   void append_exposition(std::string_view exposition);
 
   /// The text written so far.
@@ -53,4 +54,4 @@ class PrometheusWriter {
 /// Escapes a label value (backslash, double quote, newline).
 [[nodiscard]] std::string escape_label_value(std::string_view value);
 
-}  // namespace riptide::performance::http
+}  // namespace riptide::performance

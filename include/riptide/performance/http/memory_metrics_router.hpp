@@ -23,11 +23,12 @@ class MemoryProfiler;
 class PerformanceManager;
 class LeakDetector;
 class AllocationAnalyzer;
+class PrometheusWriter;
 }  // namespace riptide::performance
 
 namespace riptide::performance::http {
 
-class PrometheusWriter;
+using riptide::performance::PrometheusWriter;
 
 struct MemoryMetricsOptions {
   /// Cool-downs and bounds (gc_cooldown_sec, cpu_profile_max_sec, max_trend_points); empty: the

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "riptide/performance/core/prometheus_writer.hpp"
+
 #include <nlohmann/json_fwd.hpp>
 
 #include "riptide/performance/limits/circuit_breaker.hpp"
@@ -51,7 +53,9 @@ struct ResourceUsage {
 /// rates null until judged.
 [[nodiscard]] nlohmann::json to_json(const ResourceUsage& usage);
 
-/// Prometheus text (# HELP / # TYPE) for the families riptide_limits_* and riptide_circuit_breaker_*.
+/// Writes the families riptide_limits_* and riptide_circuit_breaker_*.
+void write_prometheus(PrometheusWriter& out, const ResourceUsage& usage);
+/// The same families as a complete exposition text.
 [[nodiscard]] std::string to_prometheus(const ResourceUsage& usage);
 
 }  // namespace riptide::performance
