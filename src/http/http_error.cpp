@@ -15,14 +15,18 @@ Response HttpError::to_response() const {
 
 HttpError HttpError::bad_parameter(std::string_view name, std::string_view value, std::string_view problem,
                                    std::string_view accepted) {
+  // Echo at most a short prefix of name and value: both are attacker-controlled and only need to be
+  // recognisable, so the error body stays small whatever the request's size.
+  auto echo = [](std::string& out, std::string_view text) {
+    out += text.substr(0, 64);
+    if (text.size() > 64) out += "...";
+  };
   std::string message = "query parameter '";
-  message += name;
+  echo(message, name);
   message += "'";
   if (!value.empty()) {
     message += " = '";
-    // Echo at most a short prefix: the value is attacker-controlled and only needs to be recognisable.
-    message += value.substr(0, 64);
-    if (value.size() > 64) message += "...";
+    echo(message, value);
     message += "'";
   }
   message += ": ";

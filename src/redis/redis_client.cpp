@@ -10,6 +10,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "hiredis_reply.hpp"
 #include "riptide/performance/core/error.hpp"
 #include "riptide/performance/core/logger.hpp"
 
@@ -73,14 +74,20 @@ class SigpipeGuard {
   bool was_pending_ = false;
 };
 
-RedisReply convert(const redisReply* reply) {
+}  // namespace
+
+namespace detail {
+
+RedisReply convert_hiredis_reply(const redisReply* reply) {
   switch (reply->type) {
     case REDIS_REPLY_STRING:
       return RedisReply::make_string(std::string(reply->str, reply->len));
     case REDIS_REPLY_STATUS:
       return RedisReply::make_status(std::string(reply->str, reply->len));
     case REDIS_REPLY_ERROR:
-      return RedisReply::make_error(std::string(reply->str, reply->len));
+      // A bare "-\r\n" is legal RESP; callers report text() as the reason, which must not be empty.
+      return RedisReply::make_error(reply->len == 0 ? std::string("redis: error reply without a message")
+                                                    : std::string(reply->str, reply->len));
     case REDIS_REPLY_INTEGER:
       return RedisReply::make_integer(reply->integer);
     case REDIS_REPLY_NIL:
@@ -88,7 +95,7 @@ RedisReply convert(const redisReply* reply) {
     case REDIS_REPLY_ARRAY: {
       std::vector<RedisReply> elements;
       elements.reserve(reply->elements);
-      for (std::size_t i = 0; i < reply->elements; ++i) elements.push_back(convert(reply->element[i]));
+      for (std::size_t i = 0; i < reply->elements; ++i) elements.push_back(convert_hiredis_reply(reply->element[i]));
       return RedisReply::make_array(std::move(elements));
     }
     default:
@@ -96,7 +103,7 @@ RedisReply convert(const redisReply* reply) {
   }
 }
 
-}  // namespace
+}  // namespace detail
 
 RedisEndpoint parse_redis_url(std::string_view url, std::string_view key, std::string_view source) {
   constexpr std::string_view kScheme = "redis://";
@@ -395,7 +402,7 @@ RedisReply RedisClient::command(std::span<const std::string_view> argv) noexcept
       on_failure(admission, error);
       return RedisReply::make_unavailable(std::move(error));
     }
-    RedisReply result = convert(reply);
+    RedisReply result = detail::convert_hiredis_reply(reply);
     freeReplyObject(reply);
     release(std::move(connection), true);
     if (result.is_error()) server_errors_.fetch_add(1, std::memory_order_relaxed);
