@@ -81,6 +81,9 @@ class FrequencySketch {
     return result;
   }
 
+  /// Starts loading the counter block of `hash`, so a batch of increments overlaps its cache misses.
+  void prefetch(std::uint64_t hash) const noexcept { __builtin_prefetch(&table_[(hash & block_mask_) << 3], 1); }
+
   void increment(std::uint64_t hash) noexcept {
     const std::uint64_t block_hash = hash;
     const std::uint64_t counter_hash = rehash(block_hash);
@@ -129,14 +132,63 @@ class FrequencySketch {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-inline constexpr std::uint32_t kReaderStripes = 16;  // reader counters and read rings per shard
+inline constexpr std::uint32_t kReaderStripes = 16;                 // reader counters and read rings per shard
+inline constexpr std::uint32_t kSharedStripe = kReaderStripes - 1;  // for threads beyond the first 15
 
-/// This thread's stripe, given round-robin at first use: up to 16 concurrent threads each write only
-/// their own lines on the read path.
-[[nodiscard]] inline std::uint32_t reader_stripe() noexcept {
-  static std::atomic<std::uint32_t> next{0};
-  thread_local const std::uint32_t stripe = next.fetch_add(1, std::memory_order_relaxed) % kReaderStripes;
-  return stripe;
+/// A thread's stripe. The first 15 threads (at a time) that read any TinyLfuCache each own one stripe
+/// exclusively, so their read path updates its counters with plain stores (one fence per read instead of
+/// three atomic read-modify-writes); further threads share the last stripe with atomic RMWs. A stripe is
+/// handed back when its thread exits.
+class StripeLease {
+ public:
+  StripeLease() noexcept {
+    std::uint32_t taken = owners().load(std::memory_order_relaxed);
+    for (;;) {
+      const std::uint32_t free = ~taken & ((1U << kSharedStripe) - 1);
+      if (free == 0) return;  // index_ = shared stripe
+      const auto bit = static_cast<std::uint32_t>(std::countr_zero(free));
+      if (owners().compare_exchange_weak(taken, taken | (1U << bit), std::memory_order_acquire,
+                                         std::memory_order_relaxed)) {
+        index_ = bit;
+        return;
+      }
+    }
+  }
+  ~StripeLease() {
+    if (exclusive()) owners().fetch_and(~(1U << index_), std::memory_order_release);
+  }
+  StripeLease(const StripeLease&) = delete;
+  StripeLease& operator=(const StripeLease&) = delete;
+
+  [[nodiscard]] std::uint32_t index() const noexcept { return index_; }
+  [[nodiscard]] bool exclusive() const noexcept { return index_ != kSharedStripe; }
+
+  /// Bit i set: stripe i has an owner. Drains only visit owned stripes and the shared one. On its own
+  /// line: every drain reads it, so no frequently written neighbour may share it.
+  static std::atomic<std::uint32_t>& owners() noexcept {
+    struct alignas(64) Mask {
+      std::atomic<std::uint32_t> bits{0};
+    };
+    static Mask mask;
+    return mask.bits;
+  }
+
+ private:
+  std::uint32_t index_ = kSharedStripe;
+};
+
+[[nodiscard]] inline const StripeLease& reader_stripe() noexcept {
+  thread_local const StripeLease lease;
+  return lease;
+}
+
+/// +1 on a counter: a plain load and store when only this thread writes it, an atomic add otherwise.
+inline void bump(std::atomic<std::uint64_t>& counter, bool exclusive) noexcept {
+  if (exclusive) {
+    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  } else {
+    counter.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace cache_detail
@@ -194,7 +246,7 @@ class TinyLfuCache {
   [[nodiscard]] std::optional<V> get(const K& key) {
     const std::uint64_t hash = hash_of(key);
     Shard& shard = shard_for(hash);
-    const std::uint32_t stripe = cache_detail::reader_stripe();
+    const cache_detail::StripeLease& stripe = cache_detail::reader_stripe();
     std::optional<V> value;
     bool expired = false;
     {
@@ -207,12 +259,12 @@ class TinyLfuCache {
         }
       }
     }
-    ReadRing& ring = shard.rings[stripe];
+    ReadRing& ring = shard.rings[stripe.index()];
     if (value) {
-      ring.hits.fetch_add(1, std::memory_order_relaxed);
+      cache_detail::bump(ring.hits, stripe.exclusive());
       shard.record_read(ring, hash);
     } else {
-      ring.misses.fetch_add(1, std::memory_order_relaxed);
+      cache_detail::bump(ring.misses, stripe.exclusive());
       shard.record_read(ring, kMissMarker);
       if (expired) remove_expired(shard, hash, key);
     }
@@ -382,10 +434,10 @@ class TinyLfuCache {
     std::atomic<std::int64_t> value{0};
   };
 
-  // One stripe's read buffer: a single-producer ring (the threads of that stripe) drained by the shard
-  // lock holder. tail is written by the producer, head by the drainer. Two threads that share a stripe
-  // can lose or repeat a recorded access; only policy precision suffers (the ring holds hashes, not
-  // pointers).
+  // One stripe's read buffer: a single-producer ring drained by the shard lock holder (tail written by the
+  // stripe's owner, head by the drainer), plus that stripe's hit and miss counts. Threads sharing the
+  // overflow stripe may lose or repeat a recorded access there; only policy precision suffers (the ring
+  // holds hashes, not pointers).
   struct alignas(64) ReadRing {
     std::atomic<std::uint64_t> tail{0};
     std::atomic<std::uint64_t> head{0};
@@ -519,18 +571,29 @@ class TinyLfuCache {
     }
 
     // Read side of the grace period: register on the current parity, and re-check it so a writer that
-    // flipped in between (and may already have found the old parity empty) is not missed.
-    std::uint32_t enter(std::uint32_t stripe) noexcept {
+    // flipped in between (and may already have found the old parity empty) is not missed. The increment
+    // is a seq_cst RMW (the fence between it and the re-check); an owned stripe leaves with a plain
+    // release store.
+    std::uint32_t enter(const cache_detail::StripeLease& stripe) noexcept {
       for (;;) {
         const std::uint32_t p = parity.load(std::memory_order_seq_cst);
-        std::atomic<std::int64_t>& counter = readers[stripe][p].value;
-        counter.fetch_add(1, std::memory_order_seq_cst);
+        std::atomic<std::int64_t>& counter = readers[stripe.index()][p].value;
+        if (stripe.exclusive()) {
+          counter.exchange(counter.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
+        } else {
+          counter.fetch_add(1, std::memory_order_seq_cst);
+        }
         if (parity.load(std::memory_order_seq_cst) == p) return p;
-        counter.fetch_sub(1, std::memory_order_seq_cst);
+        leave(stripe, p);
       }
     }
-    void leave(std::uint32_t stripe, std::uint32_t p) noexcept {
-      readers[stripe][p].value.fetch_sub(1, std::memory_order_release);  // the writer's poll acquires it
+    void leave(const cache_detail::StripeLease& stripe, std::uint32_t p) noexcept {
+      std::atomic<std::int64_t>& counter = readers[stripe.index()][p].value;
+      if (stripe.exclusive()) {  // the writer's poll acquires it
+        counter.store(counter.load(std::memory_order_relaxed) - 1, std::memory_order_release);
+      } else {
+        counter.fetch_sub(1, std::memory_order_release);
+      }
     }
 
     // Appends to this stripe's ring; a full ring is replayed into the policy if the lock is free, and
@@ -551,25 +614,47 @@ class TinyLfuCache {
 
     // ---------------------------------------------------------------- under the lock
 
-    // Replays every recorded read in ring order: sketch increment, queue move, hill-climber sample.
+    // Replays every recorded read in ring order: sketch increment, queue move, hill-climber sample. Only
+    // owned stripes and the shared one can have new entries (a released stripe's leftovers wait for its
+    // next owner).
     void drain_reads() noexcept {
-      for (ReadRing& ring : rings) {
+      std::uint32_t stripes =
+          cache_detail::StripeLease::owners().load(std::memory_order_acquire) | (1U << cache_detail::kSharedStripe);
+      for (; stripes != 0; stripes &= stripes - 1) {
+        ReadRing& ring = rings[static_cast<std::size_t>(std::countr_zero(stripes))];
         const std::uint64_t tail = ring.tail.load(std::memory_order_acquire);
         std::uint64_t head = ring.head.load(std::memory_order_relaxed);
         if (tail == head) continue;
-        if (tail - head > kRingSize) head = tail - kRingSize;  // a shared stripe raced; keep the newest
-        for (; head != tail; ++head) replay(ring.slots[head & (kRingSize - 1)].load(std::memory_order_relaxed));
+        if (tail - head > kRingSize) head = tail - kRingSize;  // the shared stripe raced; keep the newest
+        // Two passes: look up every node and prefetch its sketch block and queue neighbours first, so the misses of
+        // a batch overlap instead of queueing one behind the other; then replay in order.
+        std::array<std::uint64_t, kRingSize> entries;
+        std::array<Node*, kRingSize> nodes;
+        std::size_t n = 0;
+        for (; head != tail; ++head, ++n) {
+          const std::uint64_t entry = ring.slots[head & (kRingSize - 1)].load(std::memory_order_relaxed);
+          entries[n] = entry;
+          nodes[n] = nullptr;
+          if (entry == kMissMarker) continue;
+          sketch.prefetch(entry);
+          nodes[n] = find_by_hash(entry);
+          if (nodes[n] != nullptr) {  // the queue neighbours an LRU move will write
+            __builtin_prefetch(nodes[n]->prev, 1);
+            __builtin_prefetch(nodes[n]->next, 1);
+          }
+        }
         ring.head.store(tail, std::memory_order_release);
+        for (std::size_t i = 0; i < n; ++i) replay(entries[i], nodes[i]);
       }
     }
 
-    void replay(std::uint64_t entry) noexcept {
+    void replay(std::uint64_t entry, Node* node) noexcept {
       if (entry == kMissMarker) {
         sample(false);
         return;
       }
       sketch.increment(entry);
-      if (Node* node = find_by_hash(entry)) on_access(node);
+      if (node != nullptr) on_access(node);
       sample(true);
     }
 
@@ -610,8 +695,8 @@ class TinyLfuCache {
       return slots[i];
     }
 
-    // Load stays <= 1/2 and live + tombstones <= 3/4 (probes always reach an empty slot); a rebuild sizes
-    // the table for 1/4 load so it is rare.
+    // Load stays <= 1/2 and live + tombstones <= 3/4 (probes always reach an empty slot). A rebuild sizes
+    // for load 1/4..1/2: sparser tables spread hot nodes over more lines and miss the CPU cache more.
     void insert(Node* node) {
       Table* t = current();
       if ((count + 1) * 2 > t->capacity() || (count + tombstones + 1) * 4 > t->capacity() * 3) {
@@ -636,7 +721,7 @@ class TinyLfuCache {
 
     void rebuild(std::uint64_t needed) {
       Table* old = current();
-      Table* fresh = Table::create(std::max<std::uint64_t>(kMinTable, std::bit_ceil(needed * 4)));
+      Table* fresh = Table::create(std::max<std::uint64_t>(kMinTable, std::bit_ceil(needed * 2)));
       std::atomic<Node*>* from = old->slots();
       std::atomic<Node*>* to = fresh->slots();
       for (std::uint64_t j = 0; j <= old->mask; ++j) {
@@ -915,7 +1000,7 @@ class TinyLfuCache {
   // RAII read section on one shard; an inactive one (a writer without a listener) does nothing.
   class ReadSection {
    public:
-    ReadSection(Shard& shard, std::uint32_t stripe, bool active = true) noexcept
+    ReadSection(Shard& shard, const cache_detail::StripeLease& stripe, bool active = true) noexcept
         : shard_(active ? &shard : nullptr), stripe_(stripe), parity_(active ? shard.enter(stripe) : 0) {}
     ~ReadSection() {
       if (shard_ != nullptr) shard_->leave(stripe_, parity_);
@@ -925,7 +1010,7 @@ class TinyLfuCache {
 
    private:
     Shard* shard_;
-    std::uint32_t stripe_;
+    const cache_detail::StripeLease& stripe_;
     std::uint32_t parity_;
   };
 
