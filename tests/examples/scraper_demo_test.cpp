@@ -15,9 +15,11 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "examples/chromium.hpp"
+#include "riptide/performance/core/features.hpp"
 #include "scraper/transport.hpp"
 
 namespace fs = std::filesystem;
@@ -27,6 +29,12 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr const char* kLeakFunction = "leak_page_bytes_for_demo";
+
+// Heap profiling needs jemalloc, which the asan/tsan presets leave out (the sanitizer replaces malloc).
+// There the demo runs without its deliberate leak (LeakSanitizer would rightly report it at exit and fail
+// the run), the leak checks skip with the reason the demo's leak endpoint gives, and everything else (HTTP,
+// cache, limits, breakers, reports, dashboard) still runs under the sanitizer.
+constexpr bool kHeapProfiling = RIPTIDE_PERF_HAS_JEMALLOC && RIPTIDE_PERF_HAS_MEMORY_PROFILING;
 
 class DemoProcess {
  public:
@@ -107,8 +115,9 @@ class ScraperDemoTest : public ::testing::Test {
     fs::remove(dir_ / "report.json");
     fs::remove(dir_ / "report.html");
     demo_ = new DemoProcess;
-    demo_->start({demo, "--duration", "45", "--workers", "3", "--port", "0", "--leak-bytes-per-page", "16384",
-                  "--report", (dir_ / "report.json").string(), "--report-html", (dir_ / "report.html").string()});
+    demo_->start({demo, "--duration", "45", "--workers", "3", "--port", "0", "--leak-bytes-per-page",
+                  kHeapProfiling ? "16384" : "0", "--report", (dir_ / "report.json").string(), "--report-html",
+                  (dir_ / "report.html").string()});
     // The demo prints the dashboard URL once its server listens.
     const std::regex url{R"(dashboard +http://127\.0\.0\.1:(\d+)/dashboard)"};
     for (int i = 0; i < 600 && port_ == 0 && demo_->running(); ++i) {
@@ -137,6 +146,7 @@ class ScraperDemoTest : public ::testing::Test {
   static inline std::uint16_t port_ = 0;
   static inline fs::path dir_;
   static inline bool leak_seen_ = false;
+  static inline json last_leaks_;
 };
 
 TEST_F(ScraperDemoTest, EndpointsShowTheScraperAtWork) {
@@ -147,13 +157,15 @@ TEST_F(ScraperDemoTest, EndpointsShowTheScraperAtWork) {
     performance = get_json("/metrics/performance");
     leaks = get_json("/metrics/memory/leaks");
     leak_seen_ = leaks.dump().find(kLeakFunction) != std::string::npos;
+    last_leaks_ = leaks;
     bool breaker_moved = false;
     if (performance.contains("breakers")) {
       for (const auto& breaker : performance["breakers"]) {
         breaker_moved |= breaker.value("name", "") == "flaky.example" && breaker.value("transitions_total", 0) > 0;
       }
     }
-    if (leak_seen_ && breaker_moved && trend.value("data_points", json::array()).size() >= 5) break;
+    if ((leak_seen_ || !kHeapProfiling) && breaker_moved && trend.value("data_points", json::array()).size() >= 5)
+      break;
     std::this_thread::sleep_for(1s);
   }
   ASSERT_TRUE(trend.contains("data_points")) << trend.dump();
@@ -175,8 +187,17 @@ TEST_F(ScraperDemoTest, EndpointsShowTheScraperAtWork) {
   // Pages are revisited through the frontier: the cache serves some of them.
   EXPECT_GT(performance["cache"]["l1"]["hits"].get<std::uint64_t>(), 0U) << performance["cache"].dump();
   EXPECT_GT(performance["cache"]["hit_ratio"].get<double>(), 0.0);
+}
 
-  EXPECT_TRUE(leak_seen_) << "the leak report never named " << kLeakFunction << ":\n" << leaks.dump(2);
+TEST_F(ScraperDemoTest, LeakDetectorNamesTheDeliberateLeak) {
+  if (!kHeapProfiling) {
+    // Not silent either: the leak endpoint answers 503 and says why.
+    EXPECT_EQ(last_leaks_.value("status", 0), 503) << last_leaks_.dump(2);
+    EXPECT_NE(last_leaks_.value("body", std::string{}).find("jemalloc"), std::string::npos) << last_leaks_.dump(2);
+    GTEST_SKIP() << "heap profiling needs jemalloc (built without it, e.g. the asan/tsan presets); the endpoint says: "
+                 << last_leaks_.value("body", std::string{});
+  }
+  EXPECT_TRUE(leak_seen_) << "the leak report never named " << kLeakFunction << ":\n" << last_leaks_.dump(2);
 }
 
 TEST_F(ScraperDemoTest, DashboardDrawsChartsAndNamesTheLeakInChromium) {
@@ -186,15 +207,20 @@ TEST_F(ScraperDemoTest, DashboardDrawsChartsAndNamesTheLeakInChromium) {
   const std::string dom = riptide::test::run_chromium(url, "--dump-dom", 12000);
   ASSERT_FALSE(dom.empty()) << "chromium printed nothing";
   for (const char* chart : {"chart-memory", "chart-allocation-rate", "chart-latency", "chart-throughput"}) {
+    // The allocation rate comes from jemalloc's counters; without jemalloc that chart stays empty.
+    if (!kHeapProfiling && std::string_view{chart} == "chart-allocation-rate") continue;
     EXPECT_GT(std::atoi(riptide::test::attribute_of(dom, chart, "data-points").c_str()), 0) << chart;
   }
-  const std::string leak_table = riptide::test::element_of(dom, "leaks-table", "table");
-  EXPECT_NE(leak_table.find(kLeakFunction), std::string::npos) << leak_table;
+  if (kHeapProfiling) {  // leaks, allocation sites and the flame graph come from jemalloc's heap profile
+    const std::string leak_table = riptide::test::element_of(dom, "leaks-table", "table");
+    EXPECT_NE(leak_table.find(kLeakFunction), std::string::npos) << leak_table;
+    EXPECT_NE(riptide::test::element_of(dom, "allocations-table", "table").find("<td class=\"loc\">"),
+              std::string::npos);
+    EXPECT_GT(std::atoi(riptide::test::attribute_of(dom, "flamegraph", "data-frames").c_str()), 0)
+        << riptide::test::element_of(dom, "flame-note", "p");
+  }
   EXPECT_GT(std::atoi(riptide::test::attribute_of(dom, "breakers-table", "data-rows").c_str()), 0);
   EXPECT_NE(riptide::test::element_of(dom, "breakers-table", "table").find("flaky.example"), std::string::npos);
-  EXPECT_NE(riptide::test::element_of(dom, "allocations-table", "table").find("<td class=\"loc\">"), std::string::npos);
-  EXPECT_GT(std::atoi(riptide::test::attribute_of(dom, "flamegraph", "data-frames").c_str()), 0)
-      << riptide::test::element_of(dom, "flame-note", "p");
 
   // The picture for people (docs/dashboard.png is one of these).
   const auto shot = dir_ / "dashboard.png";
@@ -218,14 +244,16 @@ TEST_F(ScraperDemoTest, ExitsCleanlyWithMarkdownJsonAndHtmlReports) {
   ASSERT_FALSE(report.is_discarded());
   EXPECT_GT(report["demo"]["pages"].get<std::uint64_t>(), 0U);
   EXPECT_GT(report["latency"]["count"].get<std::uint64_t>(), 0U);
-  EXPECT_NE(report["demo"]["leak_report"].dump().find(kLeakFunction), std::string::npos)
-      << report["demo"]["leak_report"].dump(2);
+  if (kHeapProfiling) {
+    EXPECT_NE(report["demo"]["leak_report"].dump().find(kLeakFunction), std::string::npos)
+        << report["demo"]["leak_report"].dump(2);
+  }
 
   std::ifstream html_in{dir_ / "report.html"};
   std::stringstream html;
   html << html_in.rdbuf();
   EXPECT_NE(html.str().find("window.RIPTIDE_STATIC_DATA = "), std::string::npos);
-  EXPECT_NE(html.str().find(kLeakFunction), std::string::npos);
+  if (kHeapProfiling) EXPECT_NE(html.str().find(kLeakFunction), std::string::npos);
 }
 
 }  // namespace

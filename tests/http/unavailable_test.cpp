@@ -1,6 +1,7 @@
 // A process WITHOUT jemalloc's heap profiler: the profiling endpoints answer 503 with the reason and the
 // fix, and everything else still works.
 #include "http/support/http_client.hpp"
+#include "riptide/performance/core/features.hpp"
 #include "riptide/performance/http/memory_metrics_router.hpp"
 #include "riptide/performance/http/server.hpp"
 #include "riptide/performance/manager/memory_profiler.hpp"
@@ -22,7 +23,10 @@ TEST(Unavailable, ProfilingEndpointsAre503WithTheFix) {
     EXPECT_EQ(response.status, 503) << target << " " << response.body;
     const auto body = nlohmann::json::parse(response.body);
     EXPECT_EQ(body["error"]["code"], "unavailable");
-    EXPECT_NE(body["error"]["message"].get<std::string>().find("prof:true"), std::string::npos) << response.body;
+    // The fix it names: turn the profiler on, or (built without jemalloc, e.g. the asan/tsan presets) rebuild
+    // with jemalloc.
+    const char* fix = RIPTIDE_PERF_HAS_JEMALLOC ? "prof:true" : "RIPTIDE_PERF_JEMALLOC=ON";
+    EXPECT_NE(body["error"]["message"].get<std::string>().find(fix), std::string::npos) << response.body;
   }
   EXPECT_EQ(test::fetch(server->port(), "GET", "/metrics/memory/health").status, 200);
   EXPECT_EQ(test::fetch(server->port(), "GET", "/metrics/memory/snapshot").status, 200);
