@@ -385,16 +385,19 @@ class TinyLfuCache {
   };
 
   // Readers touch only hash, expires_at, key and value, which never change after publication; the links,
-  // weight and queue belong to the shard lock holder.
+  // weight and queue belong to the shard lock holder. Both halves share one line for small entries: a
+  // drain's LRU moves then cost readers on other cores a line transfer per moved hot node and batch, but
+  // putting the halves on separate lines doubles small nodes and measured slower for one thread on a
+  // large working set (docs/PERFORMANCE.md ## Cache).
   struct Node : Links {
     Node(std::uint64_t h, const K& k, V&& v, std::uint64_t w, std::int64_t e)
-        : hash(h), expires_at(e), key(k), value(std::move(v)), weight(w) {}
+        : weight(w), hash(h), expires_at(e), key(k), value(std::move(v)) {}
+    std::uint64_t weight;
+    Queue queue = Queue::window;
     std::uint64_t hash;
     std::int64_t expires_at;  // coarse/Clock ns; 0: never
     K key;
     V value;
-    std::uint64_t weight;
-    Queue queue = Queue::window;
   };
 
   // Open-addressing slots in one allocation with their mask: a reader follows one pointer to the
@@ -425,7 +428,10 @@ class TinyLfuCache {
   // A hash of 0 never occurs (hash_of maps it to 1), so 0 marks a miss in a read ring: misses feed the
   // hill climber in the order they happened.
   static constexpr std::uint64_t kMissMarker = 0;
-  static constexpr std::uint64_t kRingSize = 16;  // power of two
+  // Reads recorded per stripe before a drain (power of two). 64 rather than Caffeine's 16: each drain
+  // moves the mutex, the other stripes' rings and the policy lines between cores once, so larger batches
+  // amortize that better with two threads (measured in docs/PERFORMANCE.md ## Cache).
+  static constexpr std::uint64_t kRingSize = 64;
   static constexpr std::size_t kRetireBatch = 64;
 
   // Readers currently inside a read section, for one parity of one stripe. Each on its own line: readers
@@ -626,25 +632,25 @@ class TinyLfuCache {
         std::uint64_t head = ring.head.load(std::memory_order_relaxed);
         if (tail == head) continue;
         if (tail - head > kRingSize) head = tail - kRingSize;  // the shared stripe raced; keep the newest
-        // Two passes: look up every node and prefetch its sketch block and queue neighbours first, so the misses of
-        // a batch overlap instead of queueing one behind the other; then replay in order.
+        // Two passes: look up every node and prefetch its sketch block and queue neighbours first, so the
+        // misses of a batch overlap instead of queueing one behind the other; then replay in order.
         std::array<std::uint64_t, kRingSize> entries;
         std::array<Node*, kRingSize> nodes;
-        std::size_t n = 0;
+        std::uint32_t n = 0;
         for (; head != tail; ++head, ++n) {
           const std::uint64_t entry = ring.slots[head & (kRingSize - 1)].load(std::memory_order_relaxed);
           entries[n] = entry;
           nodes[n] = nullptr;
           if (entry == kMissMarker) continue;
           sketch.prefetch(entry);
-          nodes[n] = find_by_hash(entry);
-          if (nodes[n] != nullptr) {  // the queue neighbours an LRU move will write
-            __builtin_prefetch(nodes[n]->prev, 1);
-            __builtin_prefetch(nodes[n]->next, 1);
-          }
+          Node* node = find_by_hash(entry);
+          if (node == nullptr) continue;
+          nodes[n] = node;
+          __builtin_prefetch(node->prev, 1);  // the queue neighbours an LRU move will write
+          __builtin_prefetch(node->next, 1);
         }
         ring.head.store(tail, std::memory_order_release);
-        for (std::size_t i = 0; i < n; ++i) replay(entries[i], nodes[i]);
+        for (std::uint32_t i = 0; i < n; ++i) replay(entries[i], nodes[i]);
       }
     }
 
