@@ -184,7 +184,11 @@ struct MemoryMetricsRouter::State {
 #if RIPTIDE_PERF_HAS_MEMORY_PROFILING
     const auto report = leak_report(true);
     if (!report || !report->available) {
-      throw HttpError::unavailable("leak detection needs jemalloc's heap profiler: " +
+      // With the profiler on, the failure is the dump itself (directory missing, unwritable or full): say
+      // so instead of blaming the profiler.
+      throw HttpError::unavailable((HeapProfilingControl::available()
+                                        ? "leak detection failed: "
+                                        : "leak detection needs jemalloc's heap profiler: ") +
                                    (report ? report->reason : HeapProfilingControl::status().reason));
     }
     nlohmann::json body = to_json(*report);

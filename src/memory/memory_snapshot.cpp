@@ -4,7 +4,11 @@
 
 namespace riptide::performance {
 
-MemorySnapshotter::MemorySnapshotter(SnapshotOptions options) : options_(options), allocator_(detect_allocator()) {}
+MemorySnapshotter::MemorySnapshotter(SnapshotOptions options)
+    : options_(std::move(options)), allocator_(detect_allocator()), process_([this]() -> ProcessStats {
+        if (options_.proc_self.empty()) return ProcessStats();
+        return ProcessStats(options_.proc_self, std::nullopt, 0);
+      }()) {}
 
 std::optional<std::uint64_t> MemorySnapshotter::peak_heap_bytes() const noexcept {
   if (!has_peak_.load(std::memory_order_acquire)) {

@@ -49,9 +49,11 @@ ProfilingResult<std::string> capture_heap_dump_text(const std::string& dump_dire
     if (code != 0) {
       ::unlink(path.c_str());
       ::rmdir(directory.c_str());
+      // jemalloc reports any write failure (disk full, quota, I/O error) as EFAULT: name the likely causes.
       return ProfilingError{ProfilingErrorKind::dump_failed,
                             "mallctl(\"prof.dump\") failed writing " + path + ": " + std::strerror(code),
-                            {},
+                            "check free space and quota under " + temp_base(dump_directory) +
+                                " or set profiling.dump_directory to a writable directory (a tmpfs is best)",
                             0};
     }
     std::string text;

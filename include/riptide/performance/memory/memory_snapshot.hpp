@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,6 +60,9 @@ struct MemorySnapshot {
 struct SnapshotOptions {
   bool allocator_stats = true;  ///< read the allocator's figures (profiling.jemalloc_stats)
   bool size_classes = true;     ///< read jemalloc's per-size-class counters (needed for the counts)
+  /// Empty: /proc/self plus cgroup discovery. Otherwise a directory holding statm and status read instead,
+  /// without cgroup figures: lets tests feed missing, empty or malformed kernel files.
+  std::filesystem::path proc_self;
 };
 
 /// Takes snapshots: owns the open /proc and cgroup files, the cached jemalloc MIBs and the running heap
