@@ -47,12 +47,14 @@ void MemoryProfiler::start_profiling() {
 
 void MemoryProfiler::stop_profiling() noexcept {
   tracker_->stop();
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING  // compiled out, the profiling library (and these members) stay empty
   if (leak_detector_) {
     try {
       leak_detector_->stop();
     } catch (...) {  // joining cannot fail for a thread we started; never throw from a noexcept stop
     }
   }
+#endif
 }
 
 bool MemoryProfiler::is_profiling() const noexcept {
@@ -64,9 +66,11 @@ MemorySnapshot MemoryProfiler::get_current_snapshot() {
 }
 
 LeakReport MemoryProfiler::detect_leaks() {
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
   if (leak_detector_) {
     return leak_detector_->detect();
   }
+#endif
   LeakReport report;
   report.timestamp = std::chrono::system_clock::now();
   report.reason = RIPTIDE_PERF_HAS_MEMORY_PROFILING
@@ -76,9 +80,11 @@ LeakReport MemoryProfiler::detect_leaks() {
 }
 
 AllocationStats MemoryProfiler::get_allocation_stats() {
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
   if (allocation_analyzer_) {
     return allocation_analyzer_->analyze();
   }
+#endif
   AllocationStats stats;
   stats.timestamp = std::chrono::system_clock::now();
   stats.reason = RIPTIDE_PERF_HAS_MEMORY_PROFILING ? "allocation analysis is off (profiling.enabled = false)"

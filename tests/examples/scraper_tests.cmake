@@ -31,7 +31,8 @@ endif()
 # scraper_demo end to end (endpoints, headless Chromium on /dashboard, reports). The demo target is
 # defined later (examples/ is configured after tests/); generator expressions resolve it at generation.
 if(TARGET riptide_example_transport AND RIPTIDE_PERF_BUILD_EXAMPLES AND TARGET riptide_performance_http
-   AND TARGET riptide_performance_manager AND TARGET riptide_performance_cache AND TARGET riptide_performance_limits)
+   AND TARGET riptide_performance_manager AND TARGET riptide_performance_cache AND TARGET riptide_performance_limits
+   AND TARGET riptide_performance_profiling)  # the same conditions as the scraper_demo target (examples/)
   riptide_perf_add_test(scraper_demo_test
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/scraper_demo_test.cpp
     LIBS riptide_example_transport nlohmann_json::nlohmann_json riptide::performance_core  # core: features.hpp
