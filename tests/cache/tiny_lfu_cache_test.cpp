@@ -484,3 +484,46 @@ TEST(TinyLfuCache, RecordedReadsReachThePolicyInOrder) {
   EXPECT_EQ(stats.hits, 1600u);
   EXPECT_EQ(stats.misses, 0u);
 }
+
+TEST(TinyLfuCache, MoreThreadsThanStripesAndShortLivedThreads) {
+  // Stripes are leased per thread (15 exclusive, one shared by the rest) and handed back at thread exit:
+  // 40 short-lived threads in a row reuse them, then 20 concurrent readers overflow into the shared one
+  // while a writer replaces and evicts.
+  using Cache = rp::TinyLfuCache<std::string, std::string>;
+  Cache::Options options;
+  options.max_weight = 128;
+  options.shards = 2;
+  Cache cache(options);
+  std::atomic<std::uint64_t> gets{0};
+  std::atomic<std::uint64_t> bad{0};
+  auto reader = [&](std::uint64_t seed, int reads, const std::atomic<bool>* stop) {
+    std::mt19937_64 random(seed);
+    for (int i = 0; (stop != nullptr && !stop->load(std::memory_order_relaxed)) || i < reads; ++i) {
+      const std::string key = "key-" + std::to_string(random() % 200);
+      if (auto value = cache.get(key)) {
+        if (!is_valid_value(key, *value)) bad.fetch_add(1);
+      } else {
+        cache.put(key, value_for(key, 0));
+      }
+      gets.fetch_add(1, std::memory_order_relaxed);
+    }
+  };
+  for (int t = 0; t < 40; ++t) std::thread(reader, 300 + t, 1000, nullptr).join();
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 20; ++t) readers.emplace_back(reader, 400 + t, 2000, &stop);
+  std::thread writer([&] {
+    std::mt19937_64 random(9);
+    for (std::uint64_t i = 1; i <= 20'000; ++i) {
+      const std::string key = "key-" + std::to_string(random() % 400);
+      cache.put(key, value_for(key, i));
+    }
+  });
+  writer.join();
+  stop.store(true);
+  for (auto& thread : readers) thread.join();
+  EXPECT_EQ(bad.load(), 0u);
+  const auto stats = cache.stats();
+  EXPECT_EQ(stats.hits + stats.misses, gets.load()) << "shared-stripe counts are atomic, owned ones exact";
+  EXPECT_LE(stats.entries, 128u);
+}
