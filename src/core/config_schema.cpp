@@ -521,8 +521,26 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return prev[m];
 }
 
+// Config errors end up in host logs: a secret's value is described, never repeated. The URL's password is
+// masked, the rest of the URL kept because it is what helps find the mistake.
+std::string displayed_value(std::string_view key, std::string value) {
+  if (key == "http.token" && !value.empty()) {
+    return "<redacted: " + std::to_string(value.size()) + " characters as written>";
+  }
+  if (key == "redis.url") {
+    const auto scheme = value.find("://");
+    const auto at = value.rfind('@');
+    if (scheme != std::string::npos && at != std::string::npos && at > scheme) {
+      const auto colon = value.find(':', scheme + 3);
+      if (colon != std::string::npos && colon < at) value.replace(colon + 1, at - colon - 1, "***");
+    }
+  }
+  return value;
+}
+
 ConfigError make_error(std::string source, std::string key, std::string value, std::string problem,
                        std::string accepted) {
+  value = displayed_value(key, std::move(value));
   return ConfigError(ConfigError::Details{std::move(source), std::move(key), std::move(value), std::move(problem),
                                           std::move(accepted)});
 }

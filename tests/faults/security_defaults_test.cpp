@@ -107,6 +107,11 @@ TEST(SecurityDefaultValues, MalformedTokenIsAConfigError) {
       ADD_FAILURE() << "accepted: " << toml;
     } catch (const rp::ConfigError& error) {
       EXPECT_EQ(error.key(), "http.token") << error.what();
+      // The message lands in host logs: it describes the token, never repeats it.
+      const std::string what = error.what();
+      EXPECT_EQ(what.find("has space"), std::string::npos) << what;
+      EXPECT_EQ(what.find("=leading"), std::string::npos) << what;
+      EXPECT_EQ(what.find("\"line"), std::string::npos) << what;
     }
   }
 }
