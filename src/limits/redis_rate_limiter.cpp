@@ -104,9 +104,17 @@ RedisRateLimiter::Attempt RedisRateLimiter::evaluate(std::uint32_t n, RateDecisi
   decision.allowed = *items[0].integer() == 1;
   decision.limit = options_.quota.burst;
   decision.remaining = static_cast<std::uint64_t>(std::max<std::int64_t>(0, *items[1].integer()));
-  decision.retry_after = std::chrono::microseconds{*items[2].integer()};
-  decision.reset_after = std::chrono::microseconds{std::max<std::int64_t>(0, *items[3].integer())};
+  decision.retry_after = redis_duration(*items[2].integer());
+  decision.reset_after = redis_duration(*items[3].integer());
   return Attempt::done;
+}
+
+// Redis' microseconds as a duration: negative is now, and beyond a year (not a reply of our script) is
+// "never" rather than an overflow when scaled to nanoseconds.
+std::chrono::nanoseconds RedisRateLimiter::redis_duration(std::int64_t micros) noexcept {
+  constexpr std::int64_t kYearMicros = std::int64_t{366} * 86'400 * 1'000'000;
+  if (micros > kYearMicros) return RateDecision::kNever;
+  return std::chrono::microseconds{std::max<std::int64_t>(0, micros)};
 }
 
 DistributedRateDecision RedisRateLimiter::check_n(std::uint32_t n) noexcept {

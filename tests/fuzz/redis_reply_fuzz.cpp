@@ -300,6 +300,7 @@ void check_consumers(std::string_view bytes, const ReaderVerdict& verdict) {
     }
   }
   if (decision.decision.reset_after.count() < 0) finding("negative reset_after");
+  if (decision.decision.retry_after.count() < 0) finding("negative retry_after");
 }
 
 }  // namespace

@@ -76,6 +76,7 @@ class RedisRateLimiter {
   [[nodiscard]] static const char* script() noexcept;
 
  private:
+  [[nodiscard]] static std::chrono::nanoseconds redis_duration(std::int64_t micros) noexcept;
   enum class Attempt { done, noscript, unavailable };
   [[nodiscard]] bool load_script() noexcept;
   Attempt evaluate(std::uint32_t n, RateDecision& decision) noexcept;
