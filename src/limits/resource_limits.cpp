@@ -63,6 +63,7 @@ ResourceLimits::ResourceLimits(const LimitsConfig& config, const Clock& clock, s
           "per process");
     }
 #else
+    (void)redis;  // compiled out: the parameter stays in the signature so hosts build either way
     logger()->warn(
         "limits.distributed is set but this build has no Redis support (RIPTIDE_PERF_REDIS=OFF): the "
         "global rate limit is per process");
