@@ -204,13 +204,16 @@ TEST(TinyLfuCache, ListenerSeesEveryCauseAfterTheLockIsReleased) {
   for (int i = 0; i < 5; ++i)
     for (std::uint64_t k = 0; k < 10; ++k) (void)cache.get(k);
   for (std::uint64_t k = 100; k < 120; ++k) cache.put(k, k);
+  // Whether key 0 survived those inserts depends on when the read buffers were drained (try_lock): under
+  // ThreadSanitizer's scheduling it sometimes did not (9 of 300 runs). A put replaces only a resident key.
+  const bool zero_resident = cache.contains(0);
   cache.put(0, 99);
   EXPECT_TRUE(cache.invalidate(1));
   EXPECT_FALSE(cache.invalidate(12345));
   cache.invalidate_all();
   EXPECT_EQ(cache.size(), 0u);
   EXPECT_GT(causes[rp::CacheRemovalCause::rejected] + causes[rp::CacheRemovalCause::size], 0);
-  EXPECT_EQ(causes[rp::CacheRemovalCause::replaced], cache.stats().entries == 0 ? 1 : 0);
+  EXPECT_EQ(causes[rp::CacheRemovalCause::replaced], zero_resident ? 1 : 0);
   EXPECT_GE(causes[rp::CacheRemovalCause::explicit_], 2);
 }
 
