@@ -174,9 +174,6 @@ struct MemoryMetricsRouter::State {
     return std::make_shared<const LeakReport>(options.leak_detector->detect());
   }
 
-  std::chrono::nanoseconds shared_profile_max_age() const {
-    return seconds_to_ns(std::max(profiler->config().profiling.leak_detection_interval_sec, 1.0));
-  }
 #endif
 
   Response leaks(const Request& request) {
@@ -409,7 +406,7 @@ struct MemoryMetricsRouter::State {
     // The profile the leak detector took at most one leak interval ago (or a fresh one): one dump serves
     // every reader. X-Heap-Profile-Age-Seconds says how old it is.
     const auto& profiles = options.leak_detector->heap_profiles();
-    auto profile = profiles->get(shared_profile_max_age());
+    auto profile = profiles->get(shared_profile_max_age(profiler->config().profiling));
     if (!profile) throw HttpError(500, "profile_failed", profile.error().to_string());
     Response response;
     response.content_type = "application/octet-stream";

@@ -116,9 +116,7 @@ AllocationStats AllocationAnalyzer::analyze() {
     }
     return stats;
   }
-  const auto max_age = std::chrono::duration_cast<std::chrono::nanoseconds>(
-      std::chrono::duration<double>(std::max(config_.leak_detection_interval_sec, 0.0)));
-  auto profile = profiles_->get(max_age);
+  auto profile = profiles_->get(shared_profile_max_age(config_));
   if (!profile) {
     auto stats = analyze(counters, nullptr, false);
     stats.reason = "allocation sites unavailable: " + profile.error().to_string();
@@ -132,15 +130,16 @@ AllocationStats AllocationAnalyzer::analyze() {
 
 AllocationStats AllocationAnalyzer::analyze(const std::optional<AllocationCounters>& counters,
                                             const HeapProfileCache::Profile& profile, bool profile_accumulates) {
-  if (!profile) return analyze(counters, nullptr, profile_accumulates);
-  {
-    std::lock_guard lock(mutex_);
-    if (ranked_.profile != profile || ranked_.accumulates != profile_accumulates) {
-      ranked_ = rank_sites(*profile, profile_accumulates);
-      ranked_.profile = profile;
-    }
-  }
-  return analyze(counters, profile.get(), profile_accumulates);
+  std::lock_guard lock(mutex_);
+  if (profile) rank_locked(*profile, profile_accumulates, profile);
+  return analyze_locked(counters, profile.get(), profile_accumulates);
+}
+
+void AllocationAnalyzer::rank_locked(const HeapProfile& profile, bool accumulates,
+                                     const HeapProfileCache::Profile& keep) {
+  if (ranked_.profile.get() == &profile && ranked_.accumulates == accumulates) return;
+  ranked_ = rank_sites(profile, accumulates);
+  ranked_.profile = keep;  // null for a caller's own profile: ranked now, not kept
 }
 
 AllocationAnalyzer::RankedSites AllocationAnalyzer::rank_sites(const HeapProfile& profile, bool accumulates) const {
@@ -193,6 +192,12 @@ AllocationAnalyzer::RankedSites AllocationAnalyzer::rank_sites(const HeapProfile
 AllocationStats AllocationAnalyzer::analyze(const std::optional<AllocationCounters>& counters,
                                             const HeapProfile* profile, bool profile_accumulates) {
   std::lock_guard lock(mutex_);
+  if (profile != nullptr) rank_locked(*profile, profile_accumulates, nullptr);
+  return analyze_locked(counters, profile, profile_accumulates);
+}
+
+AllocationStats AllocationAnalyzer::analyze_locked(const std::optional<AllocationCounters>& counters,
+                                                   const HeapProfile* profile, bool profile_accumulates) {
   AllocationStats stats;
   stats.timestamp = clock_.system_now();
 
@@ -245,9 +250,6 @@ AllocationStats AllocationAnalyzer::analyze(const std::optional<AllocationCounte
     stats.sites_available = true;
     stats.sites_basis = profile_accumulates ? "cumulative" : "in_use";
     stats.sample_interval_bytes = profile->sample_period;
-    if (ranked_.profile.get() != profile || ranked_.accumulates != profile_accumulates) {
-      ranked_ = rank_sites(*profile, profile_accumulates);  // a caller's own profile: ranked now, not kept
-    }
     stats.top_allocators = ranked_.by_count;
     stats.top_allocators_by_bytes = ranked_.by_bytes;
   } else if (stats.reason.empty()) {

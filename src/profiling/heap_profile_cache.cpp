@@ -1,8 +1,14 @@
 #include "riptide/performance/profiling/heap_profile_cache.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace riptide::performance {
+
+std::chrono::nanoseconds shared_profile_max_age(const ProfilingConfig& config) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(std::max(config.leak_detection_interval_sec, 1.0)));
+}
 
 HeapProfileCache::HeapProfileCache(std::string dump_directory, const Clock& clock)
     : dump_directory_(std::move(dump_directory)), clock_(clock) {}

@@ -108,6 +108,10 @@ class AllocationAnalyzer {
   };
   RankedSites ranked_;
   [[nodiscard]] RankedSites rank_sites(const HeapProfile& profile, bool accumulates) const;
+  // Both need mutex_ held: re-rank unless ranked_ is already `profile`'s, then compute the stats.
+  void rank_locked(const HeapProfile& profile, bool accumulates, const HeapProfileCache::Profile& keep);
+  [[nodiscard]] AllocationStats analyze_locked(const std::optional<AllocationCounters>& counters,
+                                               const HeapProfile* profile, bool profile_accumulates);
   std::optional<AllocationCounters> previous_;
   std::chrono::steady_clock::time_point created_at_;
 };

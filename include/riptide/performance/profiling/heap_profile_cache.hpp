@@ -15,10 +15,15 @@
 #include <string>
 
 #include "riptide/performance/core/clock.hpp"
+#include "riptide/performance/core/config.hpp"
 #include "riptide/performance/profiling/heap_profile.hpp"
 #include "riptide/performance/profiling/profiling_error.hpp"
 
 namespace riptide::performance {
+
+/// How old a shared profile may be for the readers that reuse it: the leak interval (the detector
+/// refreshes it that often), at least a second so polling never turns into a dump per request.
+[[nodiscard]] std::chrono::nanoseconds shared_profile_max_age(const ProfilingConfig& config) noexcept;
 
 class HeapProfileCache {
  public:
