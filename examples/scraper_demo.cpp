@@ -7,6 +7,7 @@
 // PerformanceManager. The library's HTTP server shows it all on http://127.0.0.1:3000/dashboard.
 //
 //   scraper_demo --duration 60s --workers 4 --port 3000 --leak-bytes-per-page 4096 --report report.json
+// SIGHUP re-reads the configuration: new targets take effect, a file with a bad value changes nothing.
 #include <riptide/performance/cache/cache_stats.hpp>
 #include <riptide/performance/cache/tiered_cache.hpp>
 #include <riptide/performance/core/duration.hpp>
@@ -55,9 +56,14 @@ using namespace std::chrono_literals;
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 
 extern "C" void on_signal(int) {
   g_stop.store(true);
+}
+
+extern "C" void on_reload_signal(int) {
+  g_reload.store(true);
 }
 
 struct Options {
@@ -81,7 +87,7 @@ struct Options {
          "  --duration D            run time: 90, 90s, 1m30s (units ms s m h); Ctrl-C stops earlier\n"
          "  --workers N             scraper threads (default 4)\n"
          "  --port P                the monitoring server's port on 127.0.0.1 (default 3000; 0: any free port)\n"
-         "  --config FILE           performance.toml overriding the demo's settings\n"
+         "  --config FILE           performance.toml overriding the demo's settings; SIGHUP re-reads it\n"
          "  --leak-bytes-per-page N leak N bytes per page from leak_page_bytes_for_demo(), to watch the\n"
          "                          leak detector find it (default 0)\n"
          "  --report FILE           write the final PerformanceReport as JSON\n"
@@ -244,6 +250,23 @@ rp::Config demo_config(const Options& options) {
   return config;
 }
 
+// SIGHUP: the file and the environment again, with the same flags on top. A bad edit is reported and the
+// running configuration stays.
+void reload_configuration(rp::PerformanceManager& manager, const Options& options) {
+  try {
+    const rp::ConfigReload reload = manager.reload_config(demo_config(options));
+    std::string applied;
+    std::string kept;
+    for (const auto& key : reload.applied) applied += " " + key;
+    for (const auto& key : reload.restart_required) kept += " " + key;
+    std::cout << "\nscraper_demo: configuration reloaded; applied:" << (applied.empty() ? " nothing" : applied)
+              << (kept.empty() ? "" : "; need a restart, kept:" + kept) << "\n";
+  } catch (const std::exception& error) {
+    std::cerr << "\nscraper_demo: configuration reload refused, the running configuration stays: " << error.what()
+              << "\n";
+  }
+}
+
 std::string mib(std::optional<double> value) {
   if (!value) return "n/a";
   char buffer[32];
@@ -281,6 +304,7 @@ int main(int argc, char** argv) {
   const Options options = parse_options(argc, argv);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  std::signal(SIGHUP, on_reload_signal);
 
   try {
     const rp::Config config = demo_config(options);
@@ -302,6 +326,7 @@ int main(int argc, char** argv) {
 
     rp::http::MemoryMetricsOptions router_options;
     router_options.leak_detector = leak_detector;
+    router_options.targets = [&] { return manager->targets(); };  // /health follows reloaded targets
     router_options.performance_json = [&] {
       nlohmann::json body = manager->performance_json();
       if (!body.contains("breakers")) body["breakers"] = breakers_json(breakers);
@@ -425,6 +450,7 @@ int main(int argc, char** argv) {
       const double elapsed = std::chrono::duration<double>(now - started).count();
       const double tick = std::chrono::duration<double>(now - last_tick).count();
       last_tick = now;
+      if (g_reload.exchange(false)) reload_configuration(*manager, options);
       const std::uint64_t pages = counters.pages.load();
       const double pps = tick > 0 ? static_cast<double>(pages - last_pages) / tick : 0.0;
       last_pages = pages;

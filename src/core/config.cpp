@@ -1,4 +1,4 @@
-// Config::load: which file, then the environment, then validation of the result.
+// Config::load: which file, then the environment, then validation of the result; and changed_keys().
 #include "riptide/performance/core/config.hpp"
 
 #include <cerrno>
@@ -64,6 +64,16 @@ Config Config::load(const std::optional<std::filesystem::path>& path) {
   detail::apply_environment(config, environment, &origins);
   detail::validate(config, origins, "defaults");
   return config;
+}
+
+std::vector<std::string> Config::changed_keys(const Config& other) const {
+  std::vector<std::string> changed;
+  for (const detail::Field& field : detail::fields()) {
+    if (!field.is_alias() && detail::read(*this, field) != detail::read(other, field)) {
+      changed.push_back(field.dotted());
+    }
+  }
+  return changed;
 }
 
 }  // namespace riptide::performance

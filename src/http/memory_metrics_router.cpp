@@ -215,7 +215,7 @@ struct MemoryMetricsRouter::State {
     Query::parse(request.query()).allow_only({});
     const auto snapshot = latest_snapshot();
     const auto now = profiler->tracker().clock().system_now();
-    const auto& targets = profiler->config().targets;
+    const PerformanceTargets targets = options.targets ? options.targets() : profiler->config().targets;
 
     std::uint64_t limit = targets.max_memory_mb * 1024 * 1024;
     std::uint64_t alert = targets.memory_alert_mb * 1024 * 1024;
@@ -583,6 +583,9 @@ MemoryMetricsOptions MemoryMetricsRouter::with_manager(const std::shared_ptr<Per
   if (!manager) return options;
   if (!options.performance_json) {
     options.performance_json = [manager] { return manager->performance_json(); };
+  }
+  if (!options.targets) {
+    options.targets = [manager] { return manager->targets(); };
   }
   options.prometheus_collectors.insert(options.prometheus_collectors.begin(), [manager](PrometheusWriter& out) {
     const Metrics metrics = manager->get_metrics();

@@ -63,6 +63,15 @@ std::string fixed1(double value) {
   return buffer;
 }
 
+std::string join(const std::vector<std::string>& keys) {
+  std::string text;
+  for (const auto& key : keys) {
+    if (!text.empty()) text += ", ";
+    text += key;
+  }
+  return text;
+}
+
 const TargetCheck* find_check(const TargetStatus& status, std::string_view key) {
   for (const auto& check : status.checks) {
     if (check.target == key) {
@@ -180,7 +189,6 @@ PerformanceManager::PerformanceManager(PrivateTag, const Config& config, const C
       profiler_(make_uuid_v4(), config, clock),
       requests_(clock, histogram_options(config)),
       stages_(clock, histogram_options(config)),
-      checker_(config.targets),
 #if RIPTIDE_PERF_HAS_CACHE
       cache_(config.cache.enabled ? TieredCache::from_config(config.cache, config.redis) : nullptr),
 #endif
@@ -336,14 +344,17 @@ TargetMeasurements PerformanceManager::measurements_from(const Metrics& metrics)
 }
 
 TargetStatus PerformanceManager::check_targets() {
-  const Metrics metrics = get_metrics();
-  TargetStatus status = checker_.check(measurements_from(metrics));
+  return check_and_note(get_metrics(), targets());
+}
+
+TargetStatus PerformanceManager::check_and_note(const Metrics& metrics, const PerformanceTargets& targets) {
+  TargetStatus status = TargetChecker{targets}.check(measurements_from(metrics));
   note_status(status, metrics.timestamp);
   return status;
 }
 
 void PerformanceManager::note_status(const TargetStatus& status, std::chrono::system_clock::time_point now) {
-  const bool log = config_.monitoring.alert_on_violations;
+  const bool log = alert_on_violations();
   const std::lock_guard lock(state_mutex_);
   for (const auto& check : status.checks) {
     const TargetState previous = last_states_.count(check.target) ? last_states_[check.target] : TargetState::met;
@@ -354,8 +365,8 @@ void PerformanceManager::note_status(const TargetStatus& status, std::chrono::sy
       if (inserted) {
         record.target = check.target;
         record.first_seen = now;
-        record.limit = check.limit;
       }
+      record.limit = check.limit;
       record.last_seen = now;
       ++record.checks_violated;
       record.last_message = check.message;
@@ -440,7 +451,8 @@ PerformanceReport PerformanceManager::stop_monitoring() {
   stop_threads();
   profiler_.stop_profiling();
   PerformanceReport report;
-  report.final_status = check_targets();  // also lands in the violation history
+  report.targets = targets();
+  report.final_status = check_and_note(get_metrics(), report.targets);  // also lands in the violation history
   {
     const std::lock_guard lock(state_mutex_);
     monitoring_ = false;
@@ -452,7 +464,6 @@ PerformanceReport PerformanceManager::stop_monitoring() {
   }
   report.session_id = profiler_.session_id();
   report.ended_at = clock_.system_now();
-  report.targets = config_.targets;
   report.memory = memory_summary(report.duration);
 
   const HistogramSnapshot window = requests_.window();
@@ -483,14 +494,14 @@ PerformanceReport PerformanceManager::stop_monitoring() {
 
 nlohmann::json PerformanceManager::performance_json() {
   const Metrics metrics = get_metrics();
-  TargetStatus status = checker_.check(measurements_from(metrics));
-  note_status(status, metrics.timestamp);
+  const PerformanceTargets targets = this->targets();
+  const TargetStatus status = check_and_note(metrics, targets);
   const HistogramSnapshot cumulative = requests_.cumulative();
   nlohmann::json out;
   out["timestamp"] = format_rfc3339_utc(metrics.timestamp);
   out["session_id"] = session_id();
   out["monitoring"] = is_monitoring();
-  out["targets"] = config_.targets;
+  out["targets"] = targets;
   out["status"] = status;
   out["metrics"] = metrics;
   out["stages"] = stages_.breakdown(std::chrono::nanoseconds{static_cast<std::int64_t>(cumulative.sum_ns)});
@@ -498,6 +509,53 @@ nlohmann::json PerformanceManager::performance_json() {
   out["resources"] = to_json(limits_->get_resource_usage());
 #endif
   return out;
+}
+
+Config PerformanceManager::config() const {
+  const std::lock_guard lock(config_mutex_);
+  return config_;
+}
+
+PerformanceTargets PerformanceManager::targets() const {
+  const std::lock_guard lock(config_mutex_);
+  return config_.targets;
+}
+
+bool PerformanceManager::alert_on_violations() const {
+  const std::lock_guard lock(config_mutex_);
+  return config_.monitoring.alert_on_violations;
+}
+
+bool PerformanceManager::is_reloadable_key(std::string_view dotted_key) noexcept {
+  return dotted_key.starts_with("targets.") || dotted_key == "monitoring.alert_on_violations";
+}
+
+ConfigReload PerformanceManager::reload_config(const Config& candidate) {
+  candidate.validate("reload_config");
+  ConfigReload reload;
+  {
+    const std::lock_guard lock(config_mutex_);
+    for (std::string& key : config_.changed_keys(candidate)) {
+      (is_reloadable_key(key) ? reload.applied : reload.restart_required).push_back(std::move(key));
+    }
+    // Exactly the keys is_reloadable_key() accepts (performance_manager_test walks every key to hold this).
+    config_.targets = candidate.targets;
+    config_.monitoring.alert_on_violations = candidate.monitoring.alert_on_violations;
+  }
+  if (!reload.applied.empty()) {
+    logger()->info("configuration reloaded: {} now in effect", join(reload.applied));
+  }
+  if (!reload.restart_required.empty()) {
+    logger()->warn(
+        "configuration reload: {} changed but take effect only in a new PerformanceManager; "
+        "the running values stay",
+        join(reload.restart_required));
+  }
+  return reload;
+}
+
+ConfigReload PerformanceManager::reload_config_file(const std::optional<std::filesystem::path>& path) {
+  return reload_config(Config::load(path));
 }
 
 nlohmann::json PerformanceReport::to_json() const {

@@ -12,6 +12,8 @@
 #include <map>
 #include <set>
 #include <string>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "config_schema.hpp"  // internal key table (src/core), to check that every key has a case
@@ -446,6 +448,38 @@ TEST(ConfigToml, RedactsSecrets) {
 TEST(ConfigToml, SameValueUnderBothPortKeysIsAccepted) {
   const rp::Config c = rp::Config::from_toml("[monitoring]\nmetrics_port = 3005\n[http]\nport = 3005\n");
   EXPECT_EQ(c.http.port, 3005);
+}
+
+TEST(ConfigChangedKeys, NamesEveryDifferingKeyInTableOrder) {
+  const rp::Config base;
+  EXPECT_TRUE(base.changed_keys(base).empty());
+  const rp::Config other = rp::Config::from_toml(
+      "[targets]\np95_latency_ms = 4000\n[monitoring]\nmetrics_port = 3005\n[http]\ntoken = \"abc\"\n"
+      "[cache]\nenabled = false\n");
+  EXPECT_EQ(base.changed_keys(other),
+            (std::vector<std::string>{"targets.p95_latency_ms", "cache.enabled", "http.port", "http.token"}));
+  EXPECT_EQ(other.changed_keys(base), base.changed_keys(other));
+}
+
+TEST(ConfigChangedKeys, EveryKeyOfTheTableIsCompared) {
+  // A key the comparison skipped would make a reload silently ignore it.
+  for (const d::Field& field : d::fields()) {
+    if (field.is_alias()) continue;
+    rp::Config changed;
+    std::visit(
+        [](auto* member) {
+          using T = std::remove_pointer_t<decltype(member)>;
+          if constexpr (std::is_same_v<T, bool>) {
+            *member = !*member;
+          } else if constexpr (std::is_same_v<T, std::string>) {
+            *member += "x";
+          } else {
+            *member = static_cast<T>(*member + 1);
+          }
+        },
+        field.ref(changed));
+    EXPECT_EQ(rp::Config{}.changed_keys(changed), std::vector<std::string>{field.dotted()});
+  }
 }
 
 TEST(ConfigError, MessageJoinsTheParts) {

@@ -95,8 +95,19 @@ class DemoProcess {
     return status_;
   }
 
-  void terminate() {
-    if (pid_ > 0 && running()) ::kill(pid_, SIGTERM);
+  void terminate() { send(SIGTERM); }
+
+  void send(int signal) {
+    if (pid_ > 0 && running()) ::kill(pid_, signal);
+  }
+
+  // Waits up to `timeout` for `text` to appear in the output after `from` bytes; whether it did.
+  bool wait_for_output(const std::string& text, std::size_t from, std::chrono::milliseconds timeout) {
+    for (auto waited = 0ms; waited < timeout; waited += 100ms) {
+      if (output().find(text, from) != std::string::npos) return true;
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
   }
 
   void kill() {
@@ -122,10 +133,11 @@ class ScraperDemoTest : public ::testing::Test {
     fs::create_directories(dir_);
     fs::remove(dir_ / "report.json");
     fs::remove(dir_ / "report.html");
+    std::ofstream{config_path()} << "[targets]\np50_latency_ms = 120\n";
     demo_ = new DemoProcess;
     demo_->start({demo, "--duration", kDemoDuration, "--workers", "3", "--port", "0", "--leak-bytes-per-page",
                   kHeapProfiling ? "16384" : "0", "--report", (dir_ / "report.json").string(), "--report-html",
-                  (dir_ / "report.html").string()});
+                  (dir_ / "report.html").string(), "--config", config_path().string()});
     // The demo prints the dashboard URL once its server listens.
     const std::regex url{R"(dashboard +http://127\.0\.0\.1:(\d+)/dashboard)"};
     for (int i = 0; i < 600 && port_ == 0 && demo_->running(); ++i) {
@@ -143,6 +155,8 @@ class ScraperDemoTest : public ::testing::Test {
     demo_ = nullptr;
   }
 
+  static fs::path config_path() { return dir_ / "performance.toml"; }
+
   static json get_json(const std::string& target) {
     riptide::example::FetchClient client{"127.0.0.1", port_, std::chrono::seconds{30}};
     const auto result = client.get({"127.0.0.1", target});
@@ -156,6 +170,28 @@ class ScraperDemoTest : public ::testing::Test {
   static inline bool leak_seen_ = false;
   static inline json last_leaks_;
 };
+
+// First, while the demo surely runs: SIGHUP re-reads --config; a bad edit is refused and the old targets
+// keep being served, a good one is served on the next request.
+TEST_F(ScraperDemoTest, SighupReloadsTargetsAndRefusesABadEdit) {
+  ASSERT_EQ(get_json("/metrics/performance")["targets"].value("p50_latency_ms", 0), 120);
+
+  std::ofstream{config_path(), std::ios::trunc} << "[targets]\np50_latency_ms = 900\np95_latency_ms = 400\n";
+  std::size_t from = demo_->output().size();
+  demo_->send(SIGHUP);
+  ASSERT_TRUE(demo_->wait_for_output("configuration reload refused", from, 10s)) << demo_->output().substr(from);
+  EXPECT_NE(demo_->output().find("targets.p95_latency_ms = 400", from), std::string::npos)
+      << demo_->output().substr(from);
+  EXPECT_EQ(get_json("/metrics/performance")["targets"].value("p50_latency_ms", 0), 120);
+
+  std::ofstream{config_path(), std::ios::trunc} << "[targets]\np50_latency_ms = 130\n";
+  from = demo_->output().size();
+  demo_->send(SIGHUP);
+  ASSERT_TRUE(demo_->wait_for_output("configuration reloaded", from, 10s)) << demo_->output().substr(from);
+  EXPECT_NE(demo_->output().find("applied: targets.p50_latency_ms", from), std::string::npos)
+      << demo_->output().substr(from);
+  EXPECT_EQ(get_json("/metrics/performance")["targets"].value("p50_latency_ms", 0), 130);
+}
 
 TEST_F(ScraperDemoTest, EndpointsShowTheScraperAtWork) {
   // Poll while the demo runs: figures build up over seconds, and the leak needs a few heap profiles.

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace riptide::performance {
 
@@ -135,6 +136,11 @@ struct Config {
   /// Checks ranges and relations (p95 >= p50, memory_alert_mb >= max_memory_mb, ...); throws ConfigError.
   /// `source` names where the values came from in the message ("code" for values set by the host).
   void validate(std::string_view source = "code") const;
+
+  /// Dotted names ("targets.p95_latency_ms") of the keys whose values differ from `other`'s, in the order of
+  /// the key table (docs/configuration.md). Aliases are not listed: a changed monitoring.metrics_port shows
+  /// as http.port.
+  [[nodiscard]] std::vector<std::string> changed_keys(const Config& other) const;
 
   /// The effective configuration as TOML text (for logs and `scripts/demo`); the token is redacted.
   [[nodiscard]] std::string to_toml() const;

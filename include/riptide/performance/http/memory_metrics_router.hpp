@@ -39,6 +39,9 @@ struct MemoryMetricsOptions {
   std::shared_ptr<LeakDetector> leak_detector;
   /// Allocation analyzer shared with the host; empty: the router creates one.
   std::shared_ptr<AllocationAnalyzer> allocation_analyzer;
+  /// The targets GET /metrics/memory/health judges against, read per request (e.g. a PerformanceManager's,
+  /// which reload_config() can change); empty: the profiler's configuration.
+  std::function<PerformanceTargets()> targets;
   /// Body of GET /metrics/performance (e.g. PerformanceManager::performance_json); empty: 503.
   std::function<nlohmann::json()> performance_json;
   /// More /metrics families (performance, cache, limits), appended after the memory families.

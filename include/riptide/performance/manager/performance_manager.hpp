@@ -7,6 +7,7 @@
 //   rp::Metrics m = manager->get_metrics();
 //   rp::TargetStatus s = manager->check_targets();
 //   rp::PerformanceReport r = manager->stop_monitoring();   // r.to_json(), r.to_markdown()
+//   manager->reload_config_file();   // e.g. on SIGHUP: new targets take effect, a bad file changes nothing
 // Thread-safe. The hot-path calls (record_request, record_stage, time_stage) are noexcept, take no lock
 // and allocate nothing once a stage name has been seen.
 
@@ -84,7 +85,7 @@ struct ViolationRecord {
   std::chrono::system_clock::time_point last_seen;   ///< latest such check
   std::uint64_t checks_violated = 0;                 ///< checks that found it violated
   std::optional<double> worst_measured;              ///< furthest from the target
-  double limit = 0;                                  ///< the target
+  double limit = 0;                                  ///< the target at the latest violation (reloads change it)
   std::string last_message;                          ///< sentence of the latest violation
 };
 
@@ -136,6 +137,12 @@ struct PerformanceReport {
   [[nodiscard]] nlohmann::json to_json() const;
   /// The report as a Markdown document for people (tables and lists).
   [[nodiscard]] std::string to_markdown() const;
+};
+
+/// What reload_config() changed. Keys are dotted ("targets.p95_latency_ms"), in the order of the key table.
+struct ConfigReload {
+  std::vector<std::string> applied;           ///< changed keys now in effect
+  std::vector<std::string> restart_required;  ///< changed keys fixed for the manager's lifetime: old values stay
 };
 
 class PerformanceManager {
@@ -228,12 +235,23 @@ class PerformanceManager {
   /// The body of GET /metrics/performance: targets, status, latency, throughput, stages, memory.
   [[nodiscard]] nlohmann::json performance_json();
 
-  [[nodiscard]] const Config& config() const noexcept {
-    return config_;
-  }
-  [[nodiscard]] const PerformanceTargets& targets() const noexcept {
-    return config_.targets;
-  }
+  // Reloading. Keys that can change while running: every targets.* key and monitoring.alert_on_violations
+  // (is_reloadable_key). The others size or wire components built once (sampler, histograms, cache, limits,
+  // server) and need a new manager; a reload reports them and keeps their old values.
+  /// Validates `candidate` as a whole, then applies its reloadable keys at once: the next check judges against
+  /// them. Throws ConfigError (naming key, value and what is accepted) and changes nothing when any key of
+  /// `candidate` is invalid, including keys that would need a restart. Logs what changed.
+  ConfigReload reload_config(const Config& candidate);
+  /// Config::load(path) (defaults <- file <- RIPTIDE_PERF_* variables, as create() read them), then
+  /// reload_config(). A missing, unreadable or invalid file throws ConfigError; the running values stay.
+  ConfigReload reload_config_file(const std::optional<std::filesystem::path>& path = std::nullopt);
+  /// Whether reload_config() applies `dotted_key` ("targets.p50_latency_ms") to a running manager.
+  [[nodiscard]] static bool is_reloadable_key(std::string_view dotted_key) noexcept;
+
+  /// The configuration in effect now (a copy: a reload may change the targets at any time).
+  [[nodiscard]] Config config() const;
+  /// The targets in effect now.
+  [[nodiscard]] PerformanceTargets targets() const;
   [[nodiscard]] const std::string& session_id() const noexcept {
     return profiler_.session_id();
   }
@@ -258,17 +276,19 @@ class PerformanceManager {
 
  private:
   [[nodiscard]] TargetMeasurements measurements_from(const Metrics& metrics) const;
+  TargetStatus check_and_note(const Metrics& metrics, const PerformanceTargets& targets);
+  [[nodiscard]] bool alert_on_violations() const;
   void note_status(const TargetStatus& status, std::chrono::system_clock::time_point now);
   [[nodiscard]] MemorySummary memory_summary(std::chrono::nanoseconds duration) const;
   void run_checker();
   void stop_threads() noexcept;
 
-  Config config_;
+  mutable std::mutex config_mutex_;  // guards config_ against reload_config()
+  Config config_;                    // only reloadable keys ever change; the rest may be read without the lock
   const Clock& clock_;
   MemoryProfiler profiler_;
   LatencyHistogram requests_;
   StageRegistry stages_;
-  TargetChecker checker_;
 #if RIPTIDE_PERF_HAS_CACHE
   std::unique_ptr<TieredCache> cache_;  // built before the threads start; never replaced
 #endif
