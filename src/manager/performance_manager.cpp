@@ -538,7 +538,7 @@ ConfigReload PerformanceManager::reload_config(const Config& candidate) {
     for (std::string& key : config_.changed_keys(candidate)) {
       (is_reloadable_key(key) ? reload.applied : reload.restart_required).push_back(std::move(key));
     }
-    // Exactly the keys is_reloadable_key() accepts (performance_manager_test walks every key to hold this).
+    // Exactly the keys is_reloadable_key() accepts (config_reload_test changes every key alone to hold this).
     config_.targets = candidate.targets;
     config_.monitoring.alert_on_violations = candidate.monitoring.alert_on_violations;
   }
