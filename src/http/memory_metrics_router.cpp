@@ -606,6 +606,14 @@ MemoryMetricsOptions MemoryMetricsRouter::with_manager(const std::shared_ptr<Per
       out.family("ai_overhead_ratio", MetricType::gauge, "Share of request time spent in the \"ai\" stage (0-1).");
       out.sample(*metrics.ai_overhead_percent / 100.0);
     }
+    const ConfigReloadCounts reloads = manager->config_reloads();
+    out.family("config_reloads_total", MetricType::counter,
+               "Configuration reloads by result (refused: a bad value, nothing changed).");
+    out.sample(reloads.applied, {{"result", "applied"}});
+    out.sample(reloads.refused, {{"result", "refused"}});
+    out.family("config_last_reload_successful", MetricType::gauge,
+               "0 when the latest configuration reload was refused (the previous configuration runs), else 1.");
+    out.sample(std::uint64_t{reloads.last_refused ? 0U : 1U});
 #if RIPTIDE_PERF_HAS_CACHE
     if (metrics.cache) write_prometheus(out, *metrics.cache);
 #endif

@@ -149,6 +149,10 @@ void to_json(nlohmann::json& json, const ViolationRecord& r) {
           {"last_message", r.last_message}};
 }
 
+void to_json(nlohmann::json& json, const ConfigReloadCounts& c) {
+  json = {{"applied", c.applied}, {"refused", c.refused}, {"last_refused", c.last_refused}};
+}
+
 void to_json(nlohmann::json& json, const MemorySummary& s) {
   json = {{"samples", s.samples},
           {"rss_start_mb", optional_json(s.rss_start_mb)},

@@ -505,6 +505,7 @@ nlohmann::json PerformanceManager::performance_json() {
   out["status"] = status;
   out["metrics"] = metrics;
   out["stages"] = stages_.breakdown(std::chrono::nanoseconds{static_cast<std::int64_t>(cumulative.sum_ns)});
+  out["config_reloads"] = config_reloads();
 #if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
   out["resources"] = to_json(limits_->get_resource_usage());
 #endif
@@ -530,11 +531,44 @@ bool PerformanceManager::is_reloadable_key(std::string_view dotted_key) noexcept
   return dotted_key.starts_with("targets.") || dotted_key == "monitoring.alert_on_violations";
 }
 
+ConfigReloadCounts PerformanceManager::config_reloads() const {
+  const std::lock_guard lock(config_mutex_);
+  return reloads_;
+}
+
 ConfigReload PerformanceManager::reload_config(const Config& candidate) {
-  candidate.validate("reload_config");
+  try {
+    candidate.validate("reload_config");
+  } catch (const ConfigError&) {
+    count_refused_reload();
+    throw;
+  }
+  return apply_validated(candidate);
+}
+
+ConfigReload PerformanceManager::reload_config_file(const std::optional<std::filesystem::path>& path) {
+  Config candidate;
+  try {
+    candidate = Config::load(path);  // validates
+  } catch (const ConfigError&) {
+    count_refused_reload();
+    throw;
+  }
+  return apply_validated(candidate);
+}
+
+void PerformanceManager::count_refused_reload() {
+  const std::lock_guard lock(config_mutex_);
+  ++reloads_.refused;
+  reloads_.last_refused = true;
+}
+
+ConfigReload PerformanceManager::apply_validated(const Config& candidate) {
   ConfigReload reload;
   {
     const std::lock_guard lock(config_mutex_);
+    ++reloads_.applied;
+    reloads_.last_refused = false;
     for (std::string& key : config_.changed_keys(candidate)) {
       (is_reloadable_key(key) ? reload.applied : reload.restart_required).push_back(std::move(key));
     }
@@ -552,10 +586,6 @@ ConfigReload PerformanceManager::reload_config(const Config& candidate) {
         join(reload.restart_required));
   }
   return reload;
-}
-
-ConfigReload PerformanceManager::reload_config_file(const std::optional<std::filesystem::path>& path) {
-  return reload_config(Config::load(path));
 }
 
 nlohmann::json PerformanceReport::to_json() const {

@@ -58,11 +58,12 @@ class ConfigReloadFault : public ::testing::Test {
 
   void write(const std::string& text) const { std::ofstream(path_, std::ios::trunc) << text; }
 
-  json get_json(const std::string& target) const {
+  std::string get_text(const std::string& target) const {
     const auto response = test::fetch(server_->port(), "GET", target);
     EXPECT_EQ(response.status, 200) << target << ": " << response.body;
-    return json::parse(response.body);
+    return response.body;
   }
+  json get_json(const std::string& target) const { return json::parse(get_text(target)); }
 
   // What the endpoints say about the targets: the configured values, the p50 verdict, the memory limit.
   struct Served {
@@ -136,6 +137,13 @@ TEST_F(ConfigReloadFault, BadValuesAreRejectedAndTheOldTargetsKeepJudging) {
   EXPECT_THROW((void)manager_->reload_config_file(path_), rp::ConfigError);
   EXPECT_EQ(served().targets, before.targets);
 
+  // What an alert rule sees.
+  const std::string refused = get_text("/metrics");
+  EXPECT_THAT(refused,
+              HasSubstr("riptide_config_reloads_total{result=\"refused\"} " + std::to_string(edits.size() + 1)));
+  EXPECT_THAT(refused, HasSubstr("riptide_config_reloads_total{result=\"applied\"} 0"));
+  EXPECT_THAT(refused, HasSubstr("riptide_config_last_reload_successful 0"));
+
   // A good edit takes effect on the next request: p50 300 ms is now above its target, RSS above 1 MiB.
   write(
       "[targets]\np50_latency_ms = 200\np95_latency_ms = 2000\nmax_memory_mb = 1\nmemory_alert_mb = 2\n"
@@ -149,6 +157,11 @@ TEST_F(ConfigReloadFault, BadValuesAreRejectedAndTheOldTargetsKeepJudging) {
   EXPECT_EQ(after.memory_limit, 1024 * 1024);
   EXPECT_EQ(after.memory_alert, 2 * 1024 * 1024);
   EXPECT_EQ(after.health, "critical");
+  const std::string applied = get_text("/metrics");
+  EXPECT_THAT(applied, HasSubstr("riptide_config_reloads_total{result=\"applied\"} 1"));
+  EXPECT_THAT(applied, HasSubstr("riptide_config_last_reload_successful 1"));
+  EXPECT_EQ(get_json("/metrics/performance")["config_reloads"],
+            json({{"applied", 1}, {"refused", edits.size() + 1}, {"last_refused", false}}));
 }
 
 }  // namespace

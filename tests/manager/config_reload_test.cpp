@@ -175,6 +175,10 @@ TEST(ConfigReload, BadCandidateChangesNothing) {
     EXPECT_EQ(check_of(status, "p50_latency_ms").state, rp::TargetState::met);
     EXPECT_TRUE(status.all_targets_met) << ::testing::PrintToString(status.violations);
   }
+  const rp::ConfigReloadCounts counts = manager->config_reloads();
+  EXPECT_EQ(counts.applied, 0U);
+  EXPECT_EQ(counts.refused, 3U);
+  EXPECT_TRUE(counts.last_refused);
 }
 
 TEST(ConfigReload, FromAFile) {
@@ -215,6 +219,12 @@ TEST(ConfigReload, FromAFile) {
   EXPECT_EQ(manager->targets().p50_latency_ms, 700U);
   EXPECT_FALSE(manager->config().monitoring.alert_on_violations);
   std::filesystem::remove(path);
+
+  // Counted for /metrics: the unchanged and the good reload applied; four bad files and the missing one refused.
+  const rp::ConfigReloadCounts counts = manager->config_reloads();
+  EXPECT_EQ(counts.applied, 2U);
+  EXPECT_EQ(counts.refused, 5U);
+  EXPECT_FALSE(counts.last_refused);
 }
 
 // Checks while another thread flips between two consistent target sets: every check sees one set whole.

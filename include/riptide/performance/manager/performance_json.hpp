@@ -25,6 +25,8 @@ void to_json(nlohmann::json& json, const Throughput& throughput);
 /// {timestamp, allocator, memory_rss_mb, ..., p50_latency_ms, ..., throughput_pps, ai_overhead_percent, ...}
 void to_json(nlohmann::json& json, const Metrics& metrics);
 void to_json(nlohmann::json& json, const ViolationRecord& record);
+/// {applied, refused, last_refused}
+void to_json(nlohmann::json& json, const ConfigReloadCounts& counts);
 void to_json(nlohmann::json& json, const MemorySummary& summary);
 void to_json(nlohmann::json& json, const LatencySummary& summary);
 void to_json(nlohmann::json& json, const PerformanceReport& report);

@@ -145,6 +145,14 @@ struct ConfigReload {
   std::vector<std::string> restart_required;  ///< changed keys fixed for the manager's lifetime: old values stay
 };
 
+/// Reload attempts since the manager was created (GET /metrics: riptide_config_reloads_total and
+/// riptide_config_last_reload_successful, so an alert can fire on a refused reload).
+struct ConfigReloadCounts {
+  std::uint64_t applied = 0;  ///< reloads that validated (whatever they changed)
+  std::uint64_t refused = 0;  ///< reloads refused with a ConfigError (nothing changed)
+  bool last_refused = false;  ///< the latest reload was refused; false before any
+};
+
 class PerformanceManager {
  public:
   /// Configuration from Config::load(path): defaults <- performance.toml <- RIPTIDE_PERF_* variables.
@@ -247,6 +255,8 @@ class PerformanceManager {
   ConfigReload reload_config_file(const std::optional<std::filesystem::path>& path = std::nullopt);
   /// Whether reload_config() applies `dotted_key` ("targets.p50_latency_ms") to a running manager.
   [[nodiscard]] static bool is_reloadable_key(std::string_view dotted_key) noexcept;
+  /// Reloads applied and refused so far.
+  [[nodiscard]] ConfigReloadCounts config_reloads() const;
 
   /// The configuration in effect now (a copy: a reload may change the targets at any time).
   [[nodiscard]] Config config() const;
@@ -278,6 +288,8 @@ class PerformanceManager {
   [[nodiscard]] TargetMeasurements measurements_from(const Metrics& metrics) const;
   TargetStatus check_and_note(const Metrics& metrics, const PerformanceTargets& targets);
   [[nodiscard]] bool alert_on_violations() const;
+  ConfigReload apply_validated(const Config& candidate);
+  void count_refused_reload();
   void note_status(const TargetStatus& status, std::chrono::system_clock::time_point now);
   [[nodiscard]] MemorySummary memory_summary(std::chrono::nanoseconds duration) const;
   void run_checker();
@@ -285,6 +297,7 @@ class PerformanceManager {
 
   mutable std::mutex config_mutex_;  // guards config_ against reload_config()
   Config config_;                    // only reloadable keys ever change; the rest may be read without the lock
+  ConfigReloadCounts reloads_;       // guarded by config_mutex_
   const Clock& clock_;
   MemoryProfiler profiler_;
   LatencyHistogram requests_;
