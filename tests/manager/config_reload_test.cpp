@@ -88,6 +88,13 @@ rp::TargetCheck check_of(const rp::TargetStatus& status, const std::string& targ
   return *it;
 }
 
+void expect_reload_counts(const rp::PerformanceManager& manager, const rp::ConfigReloadCounts& expected) {
+  const rp::ConfigReloadCounts counts = manager.config_reloads();
+  EXPECT_EQ(counts.applied, expected.applied);
+  EXPECT_EQ(counts.refused, expected.refused);
+  EXPECT_EQ(counts.last_refused, expected.last_refused);
+}
+
 }  // namespace
 
 TEST(ConfigReload, EveryKeyIsEitherAppliedOrReportedAndKept) {
@@ -175,10 +182,7 @@ TEST(ConfigReload, BadCandidateChangesNothing) {
     EXPECT_EQ(check_of(status, "p50_latency_ms").state, rp::TargetState::met);
     EXPECT_TRUE(status.all_targets_met) << ::testing::PrintToString(status.violations);
   }
-  const rp::ConfigReloadCounts counts = manager->config_reloads();
-  EXPECT_EQ(counts.applied, 0U);
-  EXPECT_EQ(counts.refused, 3U);
-  EXPECT_TRUE(counts.last_refused);
+  expect_reload_counts(*manager, {.applied = 0, .refused = 3, .last_refused = true});
 }
 
 TEST(ConfigReload, FromAFile) {
@@ -221,10 +225,7 @@ TEST(ConfigReload, FromAFile) {
   std::filesystem::remove(path);
 
   // Counted for /metrics: the unchanged and the good reload applied; four bad files and the missing one refused.
-  const rp::ConfigReloadCounts counts = manager->config_reloads();
-  EXPECT_EQ(counts.applied, 2U);
-  EXPECT_EQ(counts.refused, 5U);
-  EXPECT_FALSE(counts.last_refused);
+  expect_reload_counts(*manager, {.applied = 2, .refused = 5, .last_refused = false});
 }
 
 // Checks while another thread flips between two consistent target sets: every check sees one set whole.
