@@ -169,7 +169,9 @@ std::vector<std::string> make_recommendations(const PerformanceReport& report) {
 
 std::shared_ptr<PerformanceManager> PerformanceManager::create(
     const std::optional<std::filesystem::path>& config_path) {
-  return with_config(Config::load(config_path));
+  auto manager = with_config(Config::load(config_path));
+  manager->config_path_ = config_path;  // before anyone else sees the manager
+  return manager;
 }
 
 std::shared_ptr<PerformanceManager> PerformanceManager::with_targets(const PerformanceTargets& targets) {
@@ -549,7 +551,7 @@ ConfigReload PerformanceManager::reload_config(const Config& candidate) {
 ConfigReload PerformanceManager::reload_config_file(const std::optional<std::filesystem::path>& path) {
   Config candidate;
   try {
-    candidate = Config::load(path);  // validates
+    candidate = Config::load(path ? path : config_path_);  // validates
   } catch (const ConfigError&) {
     count_refused_reload();
     throw;

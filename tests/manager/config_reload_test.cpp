@@ -228,6 +228,18 @@ TEST(ConfigReload, FromAFile) {
   expect_reload_counts(*manager, {.applied = 2, .refused = 5, .last_refused = false});
 }
 
+// create(path) remembers its file: a reload without a path reads the same one, not ./performance.toml.
+TEST(ConfigReload, WithoutAPathReadsTheFileCreateRead) {
+  const auto path = write_file("create.toml", "[targets]\np50_latency_ms = 1100\n[http]\nenabled = false\n");
+  auto manager = rp::PerformanceManager::create(path);
+  EXPECT_EQ(manager->targets().p50_latency_ms, 1100U);
+  std::ofstream(path, std::ios::trunc) << "[targets]\np50_latency_ms = 900\n[http]\nenabled = false\n";
+  const rp::ConfigReload reload = manager->reload_config_file();
+  EXPECT_THAT(reload.applied, ElementsAre("targets.p50_latency_ms"));
+  EXPECT_EQ(manager->targets().p50_latency_ms, 900U);
+  std::filesystem::remove(path);
+}
+
 // Checks while another thread flips between two consistent target sets: every check sees one set whole.
 TEST(ConfigReload, ChecksDuringReloadsSeeOneWholeSet) {
   rp::ManualClock clock;

@@ -250,8 +250,9 @@ class PerformanceManager {
   /// them. Throws ConfigError (naming key, value and what is accepted) and changes nothing when any key of
   /// `candidate` is invalid, including keys that would need a restart. Logs what changed.
   ConfigReload reload_config(const Config& candidate);
-  /// Config::load(path) (defaults <- file <- RIPTIDE_PERF_* variables, as create() read them), then
-  /// reload_config(). A missing, unreadable or invalid file throws ConfigError; the running values stay.
+  /// Config::load(path) (defaults <- file <- RIPTIDE_PERF_* variables), then reload_config(). Without
+  /// `path`: the path given to create(), else $RIPTIDE_PERF_CONFIG or ./performance.toml, as a load looks
+  /// them up. A missing, unreadable or invalid file throws ConfigError; the running values stay.
   ConfigReload reload_config_file(const std::optional<std::filesystem::path>& path = std::nullopt);
   /// Whether reload_config() applies `dotted_key` ("targets.p50_latency_ms") to a running manager.
   [[nodiscard]] static bool is_reloadable_key(std::string_view dotted_key) noexcept;
@@ -298,6 +299,7 @@ class PerformanceManager {
   mutable std::mutex config_mutex_;  // guards config_ against reload_config()
   Config config_;                    // only reloadable keys ever change; the rest may be read without the lock
   ConfigReloadCounts reloads_;       // guarded by config_mutex_
+  std::optional<std::filesystem::path> config_path_;  // create()'s explicit file, for reload_config_file()
   const Clock& clock_;
   MemoryProfiler profiler_;
   LatencyHistogram requests_;
