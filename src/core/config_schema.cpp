@@ -527,15 +527,17 @@ std::string displayed_value(std::string_view key, std::string value) {
   if (key == "http.token" && !value.empty()) {
     return "<redacted: " + std::to_string(value.size()) + " characters as written>";
   }
-  if (key == "redis.url") {
-    const auto scheme = value.find("://");
-    const auto at = value.rfind('@');
-    if (scheme != std::string::npos && at != std::string::npos && at > scheme) {
-      const auto colon = value.find(':', scheme + 3);
-      if (colon != std::string::npos && colon < at) value.replace(colon + 1, at - colon - 1, "***");
-    }
-  }
+  if (key == "redis.url") return mask_url_password(std::move(value), "***");
   return value;
+}
+
+std::string mask_url_password(std::string url, std::string_view mask) {
+  const std::size_t scheme = url.find("://");
+  const std::size_t at = url.rfind('@');
+  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
+  const std::size_t colon = url.find(':', scheme + 3);
+  if (colon != std::string::npos && colon < at) url.replace(colon + 1, at - colon - 1, mask);
+  return url;
 }
 
 ConfigError make_error(std::string source, std::string key, std::string value, std::string problem,

@@ -116,6 +116,9 @@ template <typename Range>
   return best;
 }
 
+/// redis://user:secret@host -> redis://user:<mask>@host (the URL unchanged when it carries no password).
+[[nodiscard]] std::string mask_url_password(std::string url, std::string_view mask);
+
 [[nodiscard]] ConfigError make_error(std::string source, std::string key, std::string value, std::string problem,
                                      std::string accepted);
 

@@ -371,20 +371,6 @@ class TomlReader {
   std::vector<std::size_t> line_starts_;
 };
 
-// redis://user:secret@host -> redis://user:<redacted>@host: the effective configuration goes to logs.
-std::string redact_url(const std::string& url) {
-  const std::size_t scheme = url.find("://");
-  const std::size_t at = url.rfind('@');
-  if (scheme == std::string::npos || at == std::string::npos || at < scheme) {
-    return url;
-  }
-  const std::size_t colon = url.find(':', scheme + 3);
-  if (colon == std::string::npos || colon > at) {
-    return url;
-  }
-  return url.substr(0, colon + 1) + "<redacted>" + url.substr(at);
-}
-
 }  // namespace
 
 void apply_toml(Config& config, std::string_view toml_text, std::string_view source_name, Origins* origins) {
@@ -422,7 +408,7 @@ std::string Config::to_toml() const {
     if (field.section == "http" && field.name == "token" && !std::get<std::string>(value).empty()) {
       value = std::string("<redacted>");
     } else if (field.section == "redis" && field.name == "url") {
-      value = detail::redact_url(std::get<std::string>(value));
+      value = detail::mask_url_password(std::get<std::string>(value), "<redacted>");  // logs see this text
     }
     out += field.name;
     out += " = ";

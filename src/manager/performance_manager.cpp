@@ -539,30 +539,27 @@ ConfigReloadCounts PerformanceManager::config_reloads() const {
 }
 
 ConfigReload PerformanceManager::reload_config(const Config& candidate) {
-  try {
+  return reload_from([&] {
     candidate.validate("reload_config");
-  } catch (const ConfigError&) {
-    count_refused_reload();
-    throw;
-  }
-  return apply_validated(candidate);
+    return candidate;
+  });
 }
 
 ConfigReload PerformanceManager::reload_config_file(const std::optional<std::filesystem::path>& path) {
+  return reload_from([&] { return Config::load(path ? path : config_path_); });  // load() validates
+}
+
+ConfigReload PerformanceManager::reload_from(const std::function<Config()>& validated_candidate) {
   Config candidate;
   try {
-    candidate = Config::load(path ? path : config_path_);  // validates
+    candidate = validated_candidate();
   } catch (const ConfigError&) {
-    count_refused_reload();
+    const std::lock_guard lock(config_mutex_);
+    ++reloads_.refused;
+    reloads_.last_refused = true;
     throw;
   }
   return apply_validated(candidate);
-}
-
-void PerformanceManager::count_refused_reload() {
-  const std::lock_guard lock(config_mutex_);
-  ++reloads_.refused;
-  reloads_.last_refused = true;
 }
 
 ConfigReload PerformanceManager::apply_validated(const Config& candidate) {

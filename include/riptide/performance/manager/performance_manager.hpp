@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -289,8 +290,9 @@ class PerformanceManager {
   [[nodiscard]] TargetMeasurements measurements_from(const Metrics& metrics) const;
   TargetStatus check_and_note(const Metrics& metrics, const PerformanceTargets& targets);
   [[nodiscard]] bool alert_on_violations() const;
+  // Counts a ConfigError from `validated_candidate` as a refused reload (and rethrows it), else applies.
+  ConfigReload reload_from(const std::function<Config()>& validated_candidate);
   ConfigReload apply_validated(const Config& candidate);
-  void count_refused_reload();
   void note_status(const TargetStatus& status, std::chrono::system_clock::time_point now);
   [[nodiscard]] MemorySummary memory_summary(std::chrono::nanoseconds duration) const;
   void run_checker();
