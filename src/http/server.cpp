@@ -7,6 +7,7 @@
 #include "riptide/performance/http/server.hpp"
 
 #include "riptide/performance/core/error.hpp"
+#include "riptide/performance/core/fork_safety.hpp"
 #include "riptide/performance/core/logger.hpp"
 
 #include <spdlog/spdlog.h>
@@ -25,6 +26,9 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
@@ -80,6 +84,12 @@ std::string refusal_bytes() {
   return out;
 }
 
+// A child that execs must not inherit the sockets either; Asio opens them without FD_CLOEXEC.
+void close_on_exec(int descriptor) noexcept {
+  const int flags = ::fcntl(descriptor, F_GETFD);
+  if (flags >= 0) (void)::fcntl(descriptor, F_SETFD, flags | FD_CLOEXEC);
+}
+
 }  // namespace
 
 class Session;
@@ -92,7 +102,16 @@ struct Server::Impl {
         blocking_pool(options.blocking_threads),
         work(asio::make_work_guard(ioc)),
         acceptor(asio::make_strand(ioc)),
-        refusal(refusal_bytes()) {}
+        refusal(refusal_bytes()),
+        fork_registration(detail::ForkStage::lock_data,
+                          {lock_sessions_for_fork, unlock_sessions_after_fork, let_go_of_sockets_in_child, this}) {}
+
+  // Around fork(): the registry must not change while the child's copy is made, and a child that does not
+  // exec must not keep the parent's listening socket and client connections open (the parent's close of a
+  // connection would not reach the client while a child still holds it).
+  static void lock_sessions_for_fork(void* self) { static_cast<Impl*>(self)->sessions_mutex.lock(); }
+  static void unlock_sessions_after_fork(void* self) { static_cast<Impl*>(self)->sessions_mutex.unlock(); }
+  static void let_go_of_sockets_in_child(void* self) noexcept;
 
   void accept_next();
   void on_accept(const error_code& ec, tcp::socket socket);
@@ -128,6 +147,10 @@ struct Server::Impl {
   std::string refusal;
   std::vector<std::thread> threads;
   bool stopped = false;
+  // The process that started the threads; in a fork() child they do not exist (see fork_safety.hpp).
+  std::uint64_t fork_generation = riptide::performance::fork_generation();
+  bool sockets_released_in_child = false;
+  detail::ForkRegistration fork_registration;  // last: unregistered before anything it touches is destroyed
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -139,6 +162,9 @@ class Session : public std::enable_shared_from_this<Session> {
         buffer_(server.options.header_limit_bytes + server.options.body_limit_bytes + kBufferSlack) {}
 
   ~Session() { server_.unregister_session(this); }
+
+  /// Only for the fork child handler, where no other thread runs.
+  [[nodiscard]] int native_handle_in_child() noexcept { return socket_.native_handle(); }
 
   void start() {
     error_code ignored;
@@ -395,6 +421,19 @@ class Refusal : public std::enable_shared_from_this<Refusal> {
   std::array<char, 1024> scratch_{};
 };
 
+// Runs in the child between fork() and its return, the only thread there: closes the child's copies of
+// the descriptors (the parent's stay open) without telling Asio, whose threads are gone; the Impl is kept,
+// never used again, until the child exits (see Server::~Server).
+void Server::Impl::let_go_of_sockets_in_child(void* self) noexcept {
+  auto& impl = *static_cast<Impl*>(self);
+  if (!impl.sockets_released_in_child) {
+    impl.sockets_released_in_child = true;
+    (void)::close(impl.acceptor.native_handle());
+    for (const auto& [session, weak] : impl.sessions) (void)::close(session->native_handle_in_child());
+  }
+  impl.sessions_mutex.unlock();
+}
+
 void Server::Impl::register_session(Session* session, const std::shared_ptr<Session>& shared) {
   const std::lock_guard lock(sessions_mutex);
   sessions.emplace(session, shared);
@@ -424,6 +463,7 @@ void Server::Impl::on_accept(const error_code& ec, tcp::socket socket) {
     return;
   }
   error_code ignored;
+  close_on_exec(socket.native_handle());
   socket.set_option(tcp::no_delay(true), ignored);
   std::size_t active = 0;
   {
@@ -527,6 +567,7 @@ std::unique_ptr<Server> Server::start(Router& router, ServerOptions options) {
   };
   impl->acceptor.open(endpoint.protocol(), ec);
   if (ec) fail("open");
+  close_on_exec(impl->acceptor.native_handle());
   impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (ec) fail("SO_REUSEADDR");
   impl->acceptor.bind(endpoint, ec);
@@ -551,12 +592,18 @@ Server::Server(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
 
 Server::~Server() {
   stop();
+  if (impl_->fork_generation != fork_generation()) {
+    // Destroying the Impl in a fork() child would join io and pool threads that are not there.
+    impl_->fork_registration = {};
+    keep_until_exit(std::shared_ptr<Impl>(std::move(impl_)));
+  }
 }
 
 void Server::stop() noexcept {
   Impl& impl = *impl_;
   if (impl.stopped) return;
   impl.stopped = true;
+  if (impl.fork_generation != fork_generation()) return;  // a child: nothing of the server runs here
   try {
     impl.stopping = true;
     impl.stop_source.request_stop();

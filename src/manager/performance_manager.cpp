@@ -198,11 +198,16 @@ PerformanceManager::PerformanceManager(PrivateTag, const Config& config, const C
       limits_(std::make_unique<ResourceLimits>(config.limits, clock, limits_redis_client(config))),
 #endif
       started_at_(clock.system_now()),
-      started_steady_(clock.steady_now()) {
+      started_steady_(clock.steady_now()),
+      checker_(
+          "riptide-checker",
+          std::max(seconds_to_ns(config.monitoring.sample_interval_sec),
+                   std::chrono::nanoseconds{std::chrono::milliseconds{10}}),
+          [this] { tick(); }, PeriodicWorker::FirstRun::after_interval) {
 }
 
 PerformanceManager::~PerformanceManager() {
-  stop_threads();
+  checker_.stop();
   profiler_.stop_profiling();
 }
 
@@ -222,48 +227,18 @@ void PerformanceManager::start_monitoring() {
   if (config_.monitoring.enabled) {
     profiler_.start_profiling();
   }
-  const std::lock_guard lock(thread_mutex_);
-  stop_requested_ = false;
   try {
-    checker_thread_ = std::thread([this] { run_checker(); });
-  } catch (const std::system_error& e) {
+    checker_.start();
+  } catch (const Error&) {
     const std::lock_guard state(state_mutex_);
     monitoring_ = false;
-    throw Error(std::string("cannot start the performance checker thread: ") + e.what());
+    throw;
   }
 }
 
 bool PerformanceManager::is_monitoring() const {
   const std::lock_guard lock(state_mutex_);
   return monitoring_;
-}
-
-void PerformanceManager::run_checker() {
-  const auto interval = std::max(seconds_to_ns(config_.monitoring.sample_interval_sec),
-                                 std::chrono::nanoseconds{std::chrono::milliseconds{10}});
-  std::unique_lock lock(thread_mutex_);
-  while (!wake_.wait_for(lock, interval, [this] { return stop_requested_; })) {
-    lock.unlock();
-    try {
-      tick();
-    } catch (const std::exception& e) {
-      logger()->warn("performance check failed: {}", e.what());
-    }
-    lock.lock();
-  }
-}
-
-void PerformanceManager::stop_threads() noexcept {
-  std::thread to_join;
-  {
-    const std::lock_guard lock(thread_mutex_);
-    stop_requested_ = true;
-    to_join = std::move(checker_thread_);
-  }
-  wake_.notify_all();
-  if (to_join.joinable()) {
-    to_join.join();
-  }
 }
 
 void PerformanceManager::tick() {
@@ -450,7 +425,7 @@ MemorySummary PerformanceManager::memory_summary(std::chrono::nanoseconds durati
 }
 
 PerformanceReport PerformanceManager::stop_monitoring() {
-  stop_threads();
+  checker_.stop();
   profiler_.stop_profiling();
   PerformanceReport report;
   report.targets = targets();

@@ -104,62 +104,24 @@ MemoryTracker::MemoryTracker(MemoryTrackerOptions options, const Clock& clock)
       clock_(clock),
       snapshotter_(options_.snapshot),
       full_(ring_capacity(options_.history, options_.sample_interval)),
-      long_(ring_capacity(options_.long_history, options_.long_history_interval)) {}
+      long_(ring_capacity(options_.long_history, options_.long_history_interval)),
+      // Paced by the real steady clock: the injected Clock stamps snapshots, it does not pace threads.
+      sampler_("riptide-sampler", options_.sample_interval, [this] { (void)sample_now(); }) {}
 
 MemoryTracker::~MemoryTracker() {
   stop();
 }
 
 void MemoryTracker::start() {
-  std::lock_guard lock(thread_mutex_);
-  if (thread_.joinable()) {
-    return;
-  }
-  stop_requested_ = false;
-  try {
-    thread_ = std::thread([this] { run(); });
-  } catch (const std::system_error& error) {
-    throw Error(std::string("memory tracker: cannot start the sampler thread: ") + error.what());
-  }
+  sampler_.start();
 }
 
 void MemoryTracker::stop() noexcept {
-  std::thread thread;
-  {
-    std::lock_guard lock(thread_mutex_);
-    stop_requested_ = true;
-    thread = std::move(thread_);
-  }
-  wake_.notify_all();
-  if (thread.joinable()) {
-    thread.join();
-  }
+  sampler_.stop();
 }
 
 bool MemoryTracker::running() const noexcept {
-  std::lock_guard lock(thread_mutex_);
-  return thread_.joinable() && !stop_requested_;
-}
-
-void MemoryTracker::run() {
-  // Waiting uses the real steady clock: the injected Clock stamps snapshots, it does not pace threads.
-  auto next = steady_clock::now();
-  std::unique_lock lock(thread_mutex_);
-  while (!stop_requested_) {
-    lock.unlock();
-    try {
-      sample_now();
-    } catch (...) {
-      // Out of memory while sampling: skip this sample rather than end the sampler.
-    }
-    lock.lock();
-    next += options_.sample_interval;
-    const auto now = steady_clock::now();
-    if (next < now) {
-      next = now + options_.sample_interval;  // fell behind (suspended process): do not catch up in a burst
-    }
-    wake_.wait_until(lock, next, [this] { return stop_requested_; });
-  }
+  return sampler_.running();
 }
 
 std::shared_ptr<const MemorySnapshot> MemoryTracker::sample_now() {

@@ -173,7 +173,11 @@ LeakDetector::LeakDetector(ProfilingConfig config, const Clock& clock, Symbolize
       clock_(clock),
       symbolizer_(symbolizer != nullptr ? symbolizer : &Symbolizer::shared()),
       profiles_(profiles ? std::move(profiles) : std::make_shared<HeapProfileCache>(config_.dump_directory, clock)),
-      origin_(clock.steady_now()) {}
+      origin_(clock.steady_now()),
+      observer_("riptide-leaks",
+                std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                    std::chrono::duration<double>(std::max(config_.leak_detection_interval_sec, 0.001))),
+                [this] { observe_and_publish(); }) {}
 
 LeakDetector::~LeakDetector() {
   stop();
@@ -386,49 +390,24 @@ void LeakDetector::clear() {
 }
 
 bool LeakDetector::running() const {
-  std::lock_guard lock(thread_mutex_);
-  return thread_.joinable() && !stopping_;
+  return observer_.running();
 }
 
 void LeakDetector::start() {
-  std::lock_guard lock(thread_mutex_);
-  if (thread_.joinable()) {
-    return;
-  }
-  stopping_ = false;
-  thread_ = std::thread([this] { run(); });
+  observer_.start();
 }
 
 void LeakDetector::stop() {
-  {
-    std::lock_guard lock(thread_mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) {
-    thread_.join();
-  }
+  observer_.stop();
 }
 
-void LeakDetector::run() {
-  const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      std::chrono::duration<double>(std::max(config_.leak_detection_interval_sec, 0.001)));
-  std::unique_lock lock(thread_mutex_);
-  while (!stopping_) {
-    lock.unlock();
-    try {
-      if (auto error = observe()) {
-        LeakReport report = analyze();
-        report.reason = error->to_string();
-        publish(std::move(report));
-      } else {
-        publish(analyze());
-      }
-    } catch (const std::exception&) {
-      // Out of memory while analysing: skip this round rather than end the thread.
-    }
-    lock.lock();
-    wake_.wait_for(lock, interval, [this] { return stopping_; });
+void LeakDetector::observe_and_publish() {
+  if (auto error = observe()) {
+    LeakReport report = analyze();
+    report.reason = error->to_string();
+    publish(std::move(report));
+  } else {
+    publish(analyze());
   }
 }
 

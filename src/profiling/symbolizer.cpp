@@ -1,5 +1,7 @@
 #include "riptide/performance/profiling/symbolizer.hpp"
 
+#include "dwfl_callbacks.hpp"
+
 #include <cxxabi.h>
 #include <elfutils/libdwfl.h>
 #include <unistd.h>
@@ -38,15 +40,6 @@ std::string_view basename_of(std::string_view path) {
   return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
-// libdw wants a mutable char* for the debuginfo search path; nullptr means the default (.debug, /usr/lib/debug).
-char* g_debuginfo_path = nullptr;
-const Dwfl_Callbacks kCallbacks = {
-    dwfl_linux_proc_find_elf,
-    dwfl_standard_find_debuginfo,
-    nullptr,
-    &g_debuginfo_path,
-};
-
 }  // namespace
 
 std::string SymbolizedFrame::location() const {
@@ -78,7 +71,7 @@ struct Symbolizer::Impl {
   void report_modules() {
     close();
     last_report = std::chrono::steady_clock::now();
-    dwfl = dwfl_begin(&kCallbacks);
+    dwfl = dwfl_begin(&local_process_dwfl_callbacks());
     if (dwfl == nullptr) {
       return;
     }

@@ -12,7 +12,6 @@
 // and allocate nothing once a stage name has been seen.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -30,6 +29,7 @@
 #include "riptide/performance/core/clock.hpp"
 #include "riptide/performance/core/config.hpp"
 #include "riptide/performance/core/features.hpp"
+#include "riptide/performance/core/periodic_worker.hpp"
 #if RIPTIDE_PERF_HAS_CACHE
 #include "riptide/performance/cache/cache_stats.hpp"
 #include "riptide/performance/cache/tiered_cache.hpp"
@@ -295,8 +295,6 @@ class PerformanceManager {
   ConfigReload apply_validated(const Config& candidate);
   void note_status(const TargetStatus& status, std::chrono::system_clock::time_point now);
   [[nodiscard]] MemorySummary memory_summary(std::chrono::nanoseconds duration) const;
-  void run_checker();
-  void stop_threads() noexcept;
 
   mutable std::mutex config_mutex_;  // guards config_ against reload_config()
   Config config_;                    // only reloadable keys ever change; the rest may be read without the lock
@@ -321,10 +319,7 @@ class PerformanceManager {
   std::map<std::string, TargetState> last_states_;
   bool memory_alert_active_ = false;
 
-  std::mutex thread_mutex_;  // checker thread lifecycle
-  std::condition_variable wake_;
-  bool stop_requested_ = false;
-  std::thread checker_thread_;
+  PeriodicWorker checker_;  // last: stopped before the state its ticks read
 };
 
 }  // namespace riptide::performance

@@ -5,16 +5,15 @@
 // memory therefore stays bounded however long the process runs.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "riptide/performance/core/clock.hpp"
+#include "riptide/performance/core/periodic_worker.hpp"
 #include "riptide/performance/memory/memory_snapshot.hpp"
 #include "riptide/performance/memory/memory_trend.hpp"
 
@@ -122,7 +121,6 @@ class MemoryTracker {
     [[nodiscard]] MemorySample to_sample() const;
   };
 
-  void run();
   void record_locked(const MemorySnapshot& snapshot);
   std::vector<MemorySample> history_locked(std::chrono::steady_clock::time_point since) const;
 
@@ -137,10 +135,7 @@ class MemoryTracker {
   std::optional<std::chrono::steady_clock::time_point> origin_;  // bucket 0 of the downsampled ring
   std::shared_ptr<const MemorySnapshot> latest_;
 
-  mutable std::mutex thread_mutex_;  // thread_, stop_requested_
-  std::condition_variable wake_;
-  bool stop_requested_ = false;
-  std::thread thread_;
+  PeriodicWorker sampler_;  // last: stopped before the rings it fills are destroyed
 };
 
 }  // namespace riptide::performance

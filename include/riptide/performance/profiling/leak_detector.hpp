@@ -10,7 +10,6 @@
 //   high   total leaked >= 256 MiB or total growth >= 1 MiB/s
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -18,12 +17,12 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "riptide/performance/core/clock.hpp"
 #include "riptide/performance/core/config.hpp"
+#include "riptide/performance/core/periodic_worker.hpp"
 #include "riptide/performance/profiling/heap_profile.hpp"
 #include "riptide/performance/profiling/heap_profile_cache.hpp"
 #include "riptide/performance/profiling/profiling_error.hpp"
@@ -125,7 +124,7 @@ class LeakDetector {
   void make_room_locked(const std::vector<HeapSite>& sites);
   LeakReport analyze_locked() const;
   void publish(LeakReport report);
-  void run();
+  void observe_and_publish();
 
   ProfilingConfig config_;
   const Clock& clock_;
@@ -141,10 +140,7 @@ class LeakDetector {
   mutable std::mutex published_mutex_;
   std::shared_ptr<const LeakReport> latest_;
 
-  mutable std::mutex thread_mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread thread_;
+  PeriodicWorker observer_;  // last: stopped before the history it fills is destroyed
 };
 
 }  // namespace riptide::performance
