@@ -116,5 +116,11 @@ void ForkRegistration::reset() noexcept {
   id_ = 0;
 }
 
+ForkRegistration hold_across_fork(std::mutex& mutex, ForkStage stage) {
+  const auto lock = [](void* context) { static_cast<std::mutex*>(context)->lock(); };
+  const auto unlock = [](void* context) { static_cast<std::mutex*>(context)->unlock(); };
+  return ForkRegistration(stage, {lock, unlock, unlock, &mutex});
+}
+
 }  // namespace detail
 }  // namespace riptide::performance

@@ -32,13 +32,6 @@ struct PeriodicWorker::Thread {
 
 namespace {
 
-void lock_run(void* context) {
-  static_cast<std::mutex*>(context)->lock();
-}
-void unlock_run(void* context) {
-  static_cast<std::mutex*>(context)->unlock();
-}
-
 void run_logging_failures(const std::string& name, const std::function<void()>& task) noexcept {
   try {
     task();
@@ -81,8 +74,7 @@ void PeriodicWorker::start() {
   abandon_if_inherited_locked();
   if (thread_) return;
   auto state = std::make_shared<Thread>();
-  state->fork_registration = detail::ForkRegistration(detail::ForkStage::finish_background_runs,
-                                                      {lock_run, unlock_run, unlock_run, &state->run_mutex});
+  state->fork_registration = detail::hold_across_fork(state->run_mutex, detail::ForkStage::finish_background_runs);
   Thread* raw = state.get();
   try {
     state->thread = std::thread([raw, name = name_, interval = interval_, task = task_, first = first_run_] {

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <ctime>
 
+#include <fcntl.h>
+
 #include "hiredis_reply.hpp"
 #include "riptide/performance/core/error.hpp"
 #include "riptide/performance/core/logger.hpp"
@@ -176,6 +178,7 @@ RedisClient::RedisClient(RedisConfig config, RedisBreakerOptions breaker, const 
     throw ConfigError(ConfigError::Details{"code", "redis.pool_size", "0", "must be at least 1", "1 to 1024"});
   }
   if (breaker_options_.failure_threshold == 0) breaker_options_.failure_threshold = 1;
+  fork_registration_ = detail::hold_across_fork(pool_mutex_, detail::ForkStage::lock_data);
 }
 
 RedisClient::~RedisClient() = default;
@@ -273,6 +276,8 @@ std::unique_ptr<RedisClient::Connection> RedisClient::connect(std::string& error
     redisFree(context);
     return nullptr;
   }
+  // hiredis opens its socket without SOCK_CLOEXEC: a host's exec'd child must not hold the connection.
+  if (const int flags = ::fcntl(context->fd, F_GETFD); flags >= 0) (void)::fcntl(context->fd, F_SETFD, flags | FD_CLOEXEC);
   redisSetTimeout(context, to_timeval(config_.command_timeout_ms));
   redisEnableKeepAlive(context);
   auto connection = std::make_unique<Connection>(context, generation);
@@ -293,8 +298,19 @@ std::unique_ptr<RedisClient::Connection> RedisClient::connect(std::string& error
   return connection;
 }
 
+// A fork() child has copies of the parent's sockets: a command sent on one would interleave with the
+// parent's on the same Redis connection. The child closes its copies (redisFree sends nothing) and opens
+// its own; connections lent to parent threads at the fork never come back, so the count starts afresh.
+void RedisClient::forget_inherited_connections_locked() noexcept {
+  pool_fork_generation_ = fork_generation();
+  ++generation_;
+  idle_.clear();
+  open_connections_ = 0;
+}
+
 std::unique_ptr<RedisClient::Connection> RedisClient::acquire(std::string& error, bool& fresh) noexcept {
   std::unique_lock lock(pool_mutex_);
+  if (pool_fork_generation_ != fork_generation()) forget_inherited_connections_locked();
   const auto deadline =
       std::chrono::steady_clock::now() +
       std::chrono::microseconds(static_cast<long long>(std::max(config_.command_timeout_ms, 1.0) * 1000.0));

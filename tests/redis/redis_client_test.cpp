@@ -3,6 +3,8 @@
 #include "riptide/performance/redis/redis_client.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <string>
@@ -235,4 +237,31 @@ TEST(RedisClient, CommandTimeoutIsAFailure) {
   EXPECT_NE(reply.text().find("timed out"), std::string::npos) << reply.text();
   std::this_thread::sleep_for(500ms);
   EXPECT_EQ(client.command({"PING"}).text(), "PONG") << "a fresh connection after the timeout";
+}
+
+// A host that forks: the child must not send commands on the parent's pooled connection (the two
+// streams would interleave on one socket); it opens its own, and the parent's keeps working.
+TEST(RedisClient, ForkedChildOpensItsOwnConnection) {
+  REQUIRE_REDIS();
+  rpt::RedisServer server;
+  rp::RedisClient client(config_for(server));
+  ASSERT_EQ(client.command({"SET", "test:fork", "parent"}).type(), Type::status);
+  const auto opened_before = client.stats().connections_opened;
+
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const auto reply = client.command({"SET", "test:fork", "child"});
+    const bool own_connection = client.stats().connections_opened == opened_before + 1;
+    ::_exit(reply.type() == Type::status && own_connection ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "3: the child reused the parent's connection or its command failed";
+
+  // The parent's pooled connection was not closed by the child and is reused.
+  const auto value = client.command({"GET", "test:fork"});
+  EXPECT_EQ(value.text(), "child");
+  EXPECT_EQ(client.stats().connections_opened, opened_before);
 }

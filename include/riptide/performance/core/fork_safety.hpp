@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 
 namespace riptide::performance {
 
@@ -57,6 +58,10 @@ class ForkRegistration {
   ForkStage stage_ = ForkStage::lock_data;
   std::uint64_t id_ = 0;
 };
+
+/// Holds `mutex` across every fork(): locked before, unlocked after in the parent and in the child, so no
+/// copy of the process has it held by a thread that is not there.
+[[nodiscard]] ForkRegistration hold_across_fork(std::mutex& mutex, ForkStage stage);
 
 }  // namespace detail
 }  // namespace riptide::performance

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "riptide/performance/core/fork_safety.hpp"
 #include "riptide/performance/core/clock.hpp"
 #include "riptide/performance/core/config.hpp"
 #include "riptide/performance/redis/redis_reply.hpp"
@@ -93,6 +94,7 @@ class RedisClient {
   void release(std::unique_ptr<Connection> connection, bool healthy) noexcept;
   std::unique_ptr<Connection> connect(std::string& error) noexcept;
   void drop_idle() noexcept;
+  void forget_inherited_connections_locked() noexcept;
 
   RedisConfig config_;
   RedisEndpoint endpoint_;
@@ -106,6 +108,9 @@ class RedisClient {
   std::uint32_t open_connections_ = 0;
   // Bumped on every failure: connections made before it are presumed dead and are not reused.
   std::uint64_t generation_ = 0;
+  // The fork generation the pooled connections belong to; a fork() child opens its own (see acquire).
+  std::uint64_t pool_fork_generation_ = fork_generation();
+  detail::ForkRegistration fork_registration_;  // holds pool_mutex_ across fork()
 
   // Breaker state, under breaker_mutex_; `open_` mirrors "refusing" for lock-free reads.
   mutable std::mutex breaker_mutex_;
