@@ -111,6 +111,14 @@ class ForkSafetyTest : public ::testing::Test {
 };
 
 TEST_F(ForkSafetyTest, TwentyChildrenExecExitOrDestroyWhileTheParentServes) {
+#if defined(__SANITIZE_ADDRESS__)
+  // Seen here: children hung inside the sanitizer's malloc, and LeakSanitizer in a child reports the
+  // memory of the threads fork() did not copy (each thread's own start-up block included).
+  GTEST_SKIP() << "GCC 12's AddressSanitizer runtime takes no allocator lock around fork(): a child that "
+                  "allocates while another parent thread was inside malloc can deadlock in the sanitizer "
+                  "itself, and LeakSanitizer in a child counts the vanished threads' memory as leaked. This "
+                  "test runs in the production (jemalloc) and tsan presets.";
+#endif
   std::atomic<bool> stop{false};
   std::vector<std::thread> allocators;
   for (int t = 0; t < 2; ++t) {
