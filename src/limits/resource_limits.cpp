@@ -69,9 +69,7 @@ ResourceLimits::ResourceLimits(const LimitsConfig& config, const Clock& clock, s
         "global rate limit is per process");
 #endif
   }
-  const auto now = clock_.steady_now();
-  previous_.at = now;
-  previous_.rate_at = now;
+  window_start_ = clock_.steady_now();
 }
 
 ResourceLimits::~ResourceLimits() = default;
@@ -169,7 +167,37 @@ std::shared_ptr<CircuitBreaker> ResourceLimits::circuit_breaker(std::string_view
   return breakers_.get(service);
 }
 
-ResourceUsage ResourceLimits::get_resource_usage() {
+ResourceLimits::Counters ResourceLimits::read_counters() const {
+  Counters counters;
+  counters.admitted = admitted_.load(std::memory_order_relaxed);
+  counters.rate_limited = rate_limited_.load(std::memory_order_relaxed);
+  counters.client_rate_limited = client_rate_limited_.load(std::memory_order_relaxed);
+  const ConcurrencyStats permits = concurrency_.stats();
+  counters.permit_rejections = permits.rejected + permits.timed_out;
+  counters.forced_evictions = clients_.stats().forced_evictions;
+  return counters;
+}
+
+void ResourceLimits::advance_window() {
+  const Counters now_counters = read_counters();
+  const auto now = clock_.steady_now();
+  const std::lock_guard lock(window_mutex_);
+  const double seconds = std::chrono::duration<double>(now - window_start_).count();
+  if (seconds < 1.0) return;  // rates over shorter spans are mostly noise: extend the window instead
+  Window window;
+  window.closed = true;
+  window.seconds = seconds;
+  window.admitted_per_second = static_cast<double>(now_counters.admitted - window_start_counters_.admitted) / seconds;
+  window.refused.rate_limited = now_counters.rate_limited - window_start_counters_.rate_limited;
+  window.refused.client_rate_limited = now_counters.client_rate_limited - window_start_counters_.client_rate_limited;
+  window.refused.permit_rejections = now_counters.permit_rejections - window_start_counters_.permit_rejections;
+  window.refused.forced_evictions = now_counters.forced_evictions - window_start_counters_.forced_evictions;
+  latest_window_ = window;
+  window_start_ = now;
+  window_start_counters_ = now_counters;
+}
+
+ResourceUsage ResourceLimits::get_resource_usage() const {
   ResourceUsage usage;
   usage.timestamp = clock_.system_now();
   const ConcurrencyStats permits = concurrency_.stats();
@@ -199,39 +227,35 @@ ResourceUsage ResourceLimits::get_resource_usage() {
 #endif
   usage.circuit_breakers = breakers_.snapshots();
 
-  std::lock_guard lock(reading_mutex_);
-  const auto now = clock_.steady_now();
-  const double since = std::chrono::duration<double>(now - previous_.at).count();
-  const double rate_span = std::chrono::duration<double>(now - previous_.rate_at).count();
-  if (rate_span >= 1.0) {
-    previous_.rate = static_cast<double>(usage.requests_admitted_total - previous_.rate_admitted) / rate_span;
-    previous_.rate_at = now;
-    previous_.rate_admitted = usage.requests_admitted_total;
+  Window window;
+  {
+    const std::lock_guard lock(window_mutex_);
+    window = latest_window_;
   }
-  usage.current_rate = previous_.rate;
+  usage.current_rate = window.admitted_per_second;
 
-  char window[32];
-  std::snprintf(window, sizeof window, "%.1f s", since);
   auto& violations = usage.violations;
   if (usage.active_requests >= usage.max_concurrent_requests) {
     violations.push_back("concurrent requests at the limit: " + std::to_string(usage.active_requests) + "/" +
                          std::to_string(usage.max_concurrent_requests));
   }
-  if (const auto refused = usage.permit_rejections_total - previous_.permit_rejections; refused > 0) {
-    violations.push_back("request permits refused: " + std::to_string(refused) + " in the last " + window +
+  char span[32];
+  std::snprintf(span, sizeof span, "%.1f s", window.seconds);
+  if (const auto refused = window.refused.permit_rejections; refused > 0) {
+    violations.push_back("request permits refused: " + std::to_string(refused) + " in the last " + span +
                          " (limits.max_concurrent_requests = " + std::to_string(usage.max_concurrent_requests) + ")");
   }
-  if (const auto refused = usage.rate_limited_total - previous_.rate_limited; refused > 0) {
+  if (const auto refused = window.refused.rate_limited; refused > 0) {
     violations.push_back("global rate limit " + describe_rate(usage.rate_limit) + " refused " +
-                         std::to_string(refused) + " requests in the last " + window);
+                         std::to_string(refused) + " requests in the last " + span);
   }
-  if (const auto refused = usage.client_rate_limited_total - previous_.client_rate_limited; refused > 0) {
+  if (const auto refused = window.refused.client_rate_limited; refused > 0) {
     violations.push_back("per-client rate limit " + describe_rate(usage.per_client_rate_limit) + " refused " +
-                         std::to_string(refused) + " requests in the last " + window);
+                         std::to_string(refused) + " requests in the last " + span);
   }
-  if (const auto evicted = usage.client_forced_evictions_total - previous_.forced_evictions; evicted > 0) {
+  if (const auto evicted = window.refused.forced_evictions; evicted > 0) {
     violations.push_back("per-client table full: " + std::to_string(evicted) + " active clients evicted in the last " +
-                         window + " (raise limits.max_tracked_clients)");
+                         span + " (raise limits.max_tracked_clients)");
   }
   if (usage.distributed && usage.redis_available == false) {
     violations.push_back(
@@ -244,11 +268,6 @@ ResourceUsage ResourceLimits::get_resource_usage() {
       violations.push_back("circuit breaker '" + breaker.name + "' is " + std::string(to_string(breaker.state)));
     }
   }
-  previous_.at = now;
-  previous_.permit_rejections = usage.permit_rejections_total;
-  previous_.rate_limited = usage.rate_limited_total;
-  previous_.client_rate_limited = usage.client_rate_limited_total;
-  previous_.forced_evictions = usage.client_forced_evictions_total;
   return usage;
 }
 

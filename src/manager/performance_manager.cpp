@@ -244,8 +244,11 @@ bool PerformanceManager::is_monitoring() const {
 void PerformanceManager::tick() {
   requests_.advance();
   stages_.advance();
+#if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
+  limits_->advance_window();
+#endif
   if (is_monitoring()) {
-    (void)check_targets();
+    (void)check_and_note(get_metrics(), targets());
   }
 }
 
@@ -320,12 +323,16 @@ TargetMeasurements PerformanceManager::measurements_from(const Metrics& metrics)
   return measured;
 }
 
+TargetStatus PerformanceManager::evaluate(const Metrics& metrics, const PerformanceTargets& targets) const {
+  return TargetChecker{targets}.check(measurements_from(metrics));
+}
+
 TargetStatus PerformanceManager::check_targets() {
-  return check_and_note(get_metrics(), targets());
+  return evaluate(get_metrics(), targets());
 }
 
 TargetStatus PerformanceManager::check_and_note(const Metrics& metrics, const PerformanceTargets& targets) {
-  TargetStatus status = TargetChecker{targets}.check(measurements_from(metrics));
+  TargetStatus status = evaluate(metrics, targets);
   note_status(status, metrics.timestamp);
   return status;
 }
@@ -472,7 +479,7 @@ PerformanceReport PerformanceManager::stop_monitoring() {
 nlohmann::json PerformanceManager::performance_json() {
   const Metrics metrics = get_metrics();
   const PerformanceTargets targets = this->targets();
-  const TargetStatus status = check_and_note(metrics, targets);
+  const TargetStatus status = evaluate(metrics, targets);
   const HistogramSnapshot cumulative = requests_.cumulative();
   nlohmann::json out;
   out["timestamp"] = format_rfc3339_utc(metrics.timestamp);

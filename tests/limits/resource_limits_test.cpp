@@ -130,8 +130,11 @@ TEST(ResourceLimits, UsageReportsLimitsRatesBreakersAndViolations) {
   (void)limits.check_rate_limits("c");  // client refusal
   for (int i = 0; i < 4; ++i) limits.record_failure("external-api");
   clock.advance(2s);
+  EXPECT_DOUBLE_EQ(limits.get_resource_usage().current_rate, 0.0) << "no window closed yet";
+  limits.advance_window();
 
   const auto usage = limits.get_resource_usage();
+  EXPECT_EQ(limits.get_resource_usage().violations, usage.violations) << "a reading changes nothing";
   EXPECT_EQ(usage.active_requests, 2u);
   EXPECT_EQ(usage.max_concurrent_requests, 2u);
   EXPECT_DOUBLE_EQ(usage.rate_limit, 10.0);
@@ -149,8 +152,13 @@ TEST(ResourceLimits, UsageReportsLimitsRatesBreakersAndViolations) {
 
   held1.permit.release();
   held2.permit.release();
+  clock.advance(500ms);
+  limits.advance_window();  // shorter than 1 s: the window is extended, not closed
+  EXPECT_TRUE(contains(limits.get_resource_usage().violations, "request permits refused: 1"));
+  clock.advance(1s);
+  limits.advance_window();
   const auto quiet = limits.get_resource_usage();
-  EXPECT_FALSE(contains(quiet.violations, "refused")) << "counted refusals are reported once";
+  EXPECT_FALSE(contains(quiet.violations, "refused")) << "refusals belong to the window they happened in";
   EXPECT_TRUE(contains(quiet.violations, "circuit breaker 'external-api' is OPEN"));
 
   const nlohmann::json json = rp::to_json(usage);

@@ -180,20 +180,28 @@ TEST(PerformanceManager, MemoryViolationAndAlertAreLoggedOnce) {
   config.targets.max_memory_mb = 1;  // any real process is above 1 MiB
   config.targets.memory_alert_mb = 1;
   auto manager = rp::PerformanceManager::with_config(config, clock);
-  auto status = manager->check_targets();
-  status = manager->check_targets();
+  (void)manager->check_targets();
+  EXPECT_EQ(log.count("MEMORY ALERT"), 0) << "a read logs nothing";
+  manager->start_monitoring();
+  manager->tick();
+  manager->tick();
+  const auto status = manager->check_targets();
   EXPECT_FALSE(status.all_targets_met);
   EXPECT_TRUE(status.memory_alert);
   EXPECT_THAT(status.violations.at(0), HasSubstr("memory (RSS) is"));
   EXPECT_THAT(status.violations.at(0), HasSubstr("alert threshold of 1 MB"));
   EXPECT_EQ(log.count("MEMORY ALERT"), 1);
+  (void)manager->stop_monitoring();
 
   // alert_on_violations = false: the status still says so, nothing is logged.
   LogCapture silent;
   config.monitoring.alert_on_violations = false;
   auto quiet = rp::PerformanceManager::with_config(config, clock);
+  quiet->start_monitoring();
+  quiet->tick();
   EXPECT_TRUE(quiet->check_targets().memory_alert);
   EXPECT_EQ(silent.count("MEMORY ALERT"), 0);
+  (void)quiet->stop_monitoring();
 }
 
 TEST(PerformanceManager, MemoryMetWithRoomyTarget) {

@@ -70,8 +70,14 @@ class ResourceLimits {
   void record_failure(std::string_view service, std::chrono::nanoseconds duration = {});
   [[nodiscard]] std::shared_ptr<CircuitBreaker> circuit_breaker(std::string_view service);
 
-  /// A reading; violations cover the time since the previous reading.
-  [[nodiscard]] ResourceUsage get_resource_usage();
+  /// Closes the current window when it is at least 1 s long: the refusals and admissions since the
+  /// previous close become the window that readings report. The owner calls it periodically (the
+  /// PerformanceManager's checker does, every monitoring.sample_interval_sec); readings never do, so two
+  /// readers never take each other's refusals.
+  void advance_window();
+  /// A reading: figures now, plus `current_rate` and the refusals of the latest closed window. Changes
+  /// nothing: any number of readers see the same thing until the next advance_window().
+  [[nodiscard]] ResourceUsage get_resource_usage() const;
 
   [[nodiscard]] const LimitsConfig& config() const noexcept { return config_; }
   [[nodiscard]] bool distributed() const noexcept { return distributed_ != nullptr; }
@@ -97,19 +103,27 @@ class ResourceLimits {
   std::atomic<std::uint64_t> rate_limited_{0};
   std::atomic<std::uint64_t> client_rate_limited_{0};
 
-  // Previous reading, for current_rate and the violations "since then".
-  struct Reading {
-    std::chrono::steady_clock::time_point at{};       // previous reading
-    std::chrono::steady_clock::time_point rate_at{};  // previous rate sample (>= 1 s apart)
-    std::uint64_t rate_admitted = 0;
+  // Monotonic counters the windows are differences of.
+  struct Counters {
+    std::uint64_t admitted = 0;
     std::uint64_t rate_limited = 0;
     std::uint64_t client_rate_limited = 0;
     std::uint64_t permit_rejections = 0;
     std::uint64_t forced_evictions = 0;
-    double rate = 0.0;
   };
-  std::mutex reading_mutex_;
-  Reading previous_;
+  // A closed window: what happened between two advance_window() calls.
+  struct Window {
+    bool closed = false;  // false until the first window closes
+    double seconds = 0.0;
+    double admitted_per_second = 0.0;
+    Counters refused;  // `admitted` unused
+  };
+  [[nodiscard]] Counters read_counters() const;
+
+  mutable std::mutex window_mutex_;
+  std::chrono::steady_clock::time_point window_start_{};
+  Counters window_start_counters_;
+  Window latest_window_;
 };
 
 }  // namespace riptide::performance

@@ -24,7 +24,7 @@ struct ResourceUsage {
   std::uint64_t max_concurrent_requests = 0;  ///< limits.max_concurrent_requests
   std::uint64_t peak_active_requests = 0;     ///< most permits held at once since start
 
-  double current_rate = 0.0;           ///< requests admitted per second since the previous reading (>= 1 s ago)
+  double current_rate = 0.0;           ///< requests admitted per second over the latest closed window (>= 1 s)
   double rate_limit = 0.0;             ///< limits.rate_limit_per_second (fleet-wide when distributed)
   std::uint32_t rate_limit_burst = 0;  ///< limits.rate_limit_burst
   double per_client_rate_limit = 0.0;  ///< limits.per_client_rate_per_second
@@ -45,7 +45,7 @@ struct ResourceUsage {
   std::uint64_t distributed_fallbacks_total = 0;  ///< global checks decided without Redis
 
   std::vector<CircuitBreakerSnapshot> circuit_breakers;  ///< every service's breaker, by name
-  std::vector<std::string> violations;                   ///< sentences: limits hit since the previous reading
+  std::vector<std::string> violations;                   ///< sentences: limits hit in the latest window, or now
 };
 
 /// {"active_requests":…, "max_concurrent_requests":…, "current_rate":…, "rate_limit":…,

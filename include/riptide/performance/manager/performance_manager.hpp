@@ -79,7 +79,7 @@ struct Metrics {
 #endif
 };
 
-/// One target's violations seen over a monitoring session (by periodic and explicit checks).
+/// One target's violations seen over a monitoring session (by the periodic checks and the final one).
 struct ViolationRecord {
   std::string target;                                ///< config key, e.g. "p95_latency_ms"
   std::chrono::system_clock::time_point first_seen;  ///< first check that found it violated
@@ -178,8 +178,9 @@ class PerformanceManager {
   [[nodiscard]] bool is_monitoring() const;
 
   [[nodiscard]] Metrics get_metrics();
-  /// Checks every target against get_metrics(); remembers violations for the report and logs them
-  /// (and a memory alert above memory_alert_mb) when they start, if monitoring.alert_on_violations.
+  /// Every target judged against get_metrics() now. A read: the violation history of the report and the
+  /// logged alerts come from the periodic checks (tick()) and the final check of stop_monitoring() only,
+  /// so however often the host, /metrics/performance or a scraper asks, the history counts the same.
   [[nodiscard]] TargetStatus check_targets();
 
   /// Hot path: one request (= one page) took `latency`.
@@ -191,7 +192,9 @@ class PerformanceManager {
   /// Hot path: times stage `name` until the returned timer is destroyed.
   [[nodiscard]] StageTimer time_stage(std::string_view name) noexcept { return stages_.time(name); }
 
-  /// One step of the checker thread: advance windows, check targets. Tests call it on a driven clock.
+  /// One step of the checker thread: advance the latency and limit windows; while monitoring, check the
+  /// targets, remember violations and log those that start (monitoring.alert_on_violations). Tests call
+  /// it on a driven clock.
   void tick();
 
 #if RIPTIDE_PERF_HAS_CACHE
@@ -232,8 +235,8 @@ class PerformanceManager {
   [[nodiscard]] bool allow_call(std::string_view service) {
     return limits_->allow_call(service);
   }
-  /// Concurrency, rates, breakers and the violations since the previous reading.
-  [[nodiscard]] ResourceUsage get_resource_usage() {
+  /// Concurrency, rates, breakers now, and the refusals of the latest window the checker closed. A read.
+  [[nodiscard]] ResourceUsage get_resource_usage() const {
     return limits_->get_resource_usage();
   }
   [[nodiscard]] ResourceLimits& resource_limits() noexcept {
@@ -241,7 +244,7 @@ class PerformanceManager {
   }
 #endif
 
-  /// The body of GET /metrics/performance: targets, status, latency, throughput, stages, memory.
+  /// The body of GET /metrics/performance: targets, status, latency, throughput, stages, memory. A read.
   [[nodiscard]] nlohmann::json performance_json();
 
   // Reloading. Keys that can change while running: every targets.* key and monitoring.alert_on_violations
@@ -288,6 +291,8 @@ class PerformanceManager {
 
  private:
   [[nodiscard]] TargetMeasurements measurements_from(const Metrics& metrics) const;
+  [[nodiscard]] TargetStatus evaluate(const Metrics& metrics, const PerformanceTargets& targets) const;
+  // The only place that changes the violation history and logs alerts: the periodic check and the final one.
   TargetStatus check_and_note(const Metrics& metrics, const PerformanceTargets& targets);
   [[nodiscard]] bool alert_on_violations() const;
   // Counts a ConfigError from `validated_candidate` as a refused reload (and rethrows it), else applies.
