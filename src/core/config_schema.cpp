@@ -54,8 +54,9 @@ std::optional<std::string> check_bind(std::string_view text) {
   if (text.empty()) {
     return "must not be empty";
   }
-  if (!is_ip_address(text) && !is_host_name(text)) {
-    return "is not an IPv4 address, an IPv6 address or a host name";
+  // What the server can listen on without a name lookup: the same set http::Server::start accepts.
+  if (!is_ip_address(text) && text != "localhost") {
+    return "is not an IPv4 or IPv6 address or localhost";
   }
   return std::nullopt;
 }
@@ -252,12 +253,13 @@ const std::vector<Field>& table() {
         flag(RP_KEY(limits, fail_open)),
 
         flag(RP_KEY(http, enabled)),
-        text(RP_KEY(http, bind), check_bind, "an IPv4 address, an IPv6 address or a host name, e.g. 127.0.0.1"),
+        text(RP_KEY(http, bind), check_bind,
+             "an IPv4 or IPv6 literal such as 127.0.0.1, ::1 or 0.0.0.0, or localhost"),
         whole(RP_KEY(http, port), 0, 65535),
         text(RP_KEY(http, token), check_token,
              "empty, or a bearer token of letters, digits and - . _ ~ + / (trailing = allowed), at most 4096 "
              "characters"),
-        whole(RP_KEY(http, threads), 1, 256),
+        whole(RP_KEY(http, threads), 1, HttpConfig::kMaxThreads),
         whole(RP_KEY(http, max_connections), 1, 1'000'000),
         whole(RP_KEY(http, header_limit_bytes), 1024, 1'048'576),
         whole(RP_KEY(http, body_limit_bytes), 0, 16'777'216),

@@ -521,8 +521,9 @@ ServerOptions ServerOptions::from_config(const HttpConfig& config) {
 }
 
 std::unique_ptr<Server> Server::start(Router& router, ServerOptions options) {
-  if (options.threads < 1 || options.threads > 64) {
-    throw bad_option("http.threads", std::to_string(options.threads), "out of range", "an integer from 1 to 64");
+  if (options.threads < 1 || options.threads > HttpConfig::kMaxThreads) {
+    throw bad_option("http.threads", std::to_string(options.threads), "out of range",
+                     "an integer from 1 to " + std::to_string(HttpConfig::kMaxThreads));
   }
   if (options.blocking_threads < 1 || options.blocking_threads > 64) {
     throw bad_option("http.blocking_threads", std::to_string(options.blocking_threads), "out of range",

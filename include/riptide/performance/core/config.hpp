@@ -78,11 +78,12 @@ struct LimitsConfig {
 };
 
 struct HttpConfig {
+  static constexpr std::uint32_t kMaxThreads = 64;  ///< io threads accepted, here and by http::Server
   bool enabled = true;                      ///< run the embedded server with start_monitoring()
   std::string bind = "127.0.0.1";           ///< loopback by default: exposing it is a decision
   std::uint16_t port = 3000;                ///< also settable as monitoring.metrics_port (the spec's key)
   std::string token;                        ///< bearer token; required off loopback for gc and pprof
-  std::uint32_t threads = 1;                ///< io threads
+  std::uint32_t threads = 1;                ///< io threads, 1 to kMaxThreads
   std::uint32_t max_connections = 256;      ///< connections beyond this are refused
   std::uint32_t header_limit_bytes = 8192;  ///< request header limit
   std::uint32_t body_limit_bytes = 4096;    ///< request body limit
