@@ -469,7 +469,7 @@ struct MemoryMetricsRouter::State {
     return json_response(body);
   }
 
-  Response metrics(const Request& request) {
+  Response metrics(const Request& request, const Router& router) {
     Query::parse(request.query()).allow_only({});
     const auto snapshot = latest_snapshot();
     PrometheusWriter out;
@@ -535,6 +535,7 @@ struct MemoryMetricsRouter::State {
       out.sample(std::uint64_t{report->observations});
     }
 #endif
+    router.write_transport_metrics(out);  // riptide_http_*: the serving http::Server's connection counters
     for (const auto& collect : options.prometheus_collectors) {
       if (collect) collect(out);
     }
@@ -635,7 +636,7 @@ void MemoryMetricsRouter::register_routes() {
   add_route("GET", "/metrics/memory/trend", bind(&State::trend));
   add_route("GET", "/metrics/memory/health", bind(&State::health));
   add_route("POST", "/metrics/memory/gc", bind(&State::gc), {.sensitive = true, .blocking = true});
-  add_route("GET", "/metrics", bind(&State::metrics));
+  add_route("GET", "/metrics", [s, this](const Request& request) { return s->metrics(request, *this); });
   add_route("GET", "/metrics/performance", bind(&State::performance));
   add_route("GET", "/debug/pprof/heap", bind(&State::pprof_heap), {.sensitive = true, .blocking = true});
   add_route("GET", "/debug/pprof/profile", bind(&State::pprof_profile), {.sensitive = true, .blocking = true});

@@ -72,6 +72,20 @@ void Router::set_access_policy(AccessPolicy policy) {
   access_ = std::move(policy);
 }
 
+void Router::set_transport_metrics(std::function<void(PrometheusWriter&)> writer) {
+  const std::lock_guard lock(transport_metrics_mutex_);
+  transport_metrics_ = std::move(writer);
+}
+
+void Router::write_transport_metrics(PrometheusWriter& out) const {
+  std::function<void(PrometheusWriter&)> writer;
+  {
+    const std::lock_guard lock(transport_metrics_mutex_);
+    writer = transport_metrics_;
+  }
+  if (writer) writer(out);
+}
+
 std::vector<RouteInfo> Router::routes() const {
   std::vector<RouteInfo> out;
   out.reserve(routes_.size());

@@ -2,6 +2,13 @@
 // to compile). Structure: an acceptor on its own strand, one Session per connection on a strand, one
 // timer per session whose meaning follows the session's phase (idle, reading, writing, closing), and a
 // small pool for routes marked blocking so a purge or a CPU profile never stalls other connections.
+//
+// Connection cap with eviction. Every session publishes, in one atomic word, how evictable it is and
+// since when (Session::publish). When a connection arrives and every slot is taken, the acceptor picks
+// a victim under sessions_mutex (Impl::pick_victim_locked), marks it (Impl::evicting), admits the
+// newcomer, and asks the victim to close by dispatching onto the victim's own strand (Session::evict):
+// only that strand touches the victim's socket. The word is only a hint: the victim's strand re-checks
+// its phase, and one that completed a request since it was picked finishes that response, then closes.
 #include <utility>  // g++ 12 in C++20 mode needs this before Asio
 
 #include "riptide/performance/http/server.hpp"
@@ -9,6 +16,7 @@
 #include "riptide/performance/core/error.hpp"
 #include "riptide/performance/core/fork_safety.hpp"
 #include "riptide/performance/core/logger.hpp"
+#include "riptide/performance/core/prometheus_writer.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/buffer.hpp>
@@ -37,6 +45,7 @@
 #include <stop_token>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace riptide::performance::http {
@@ -94,6 +103,52 @@ void close_on_exec(int descriptor) noexcept {
 
 class Session;
 
+// The transport's counters. Shared with the /metrics writer the server registers with its router, which
+// may run after the server is gone (the router outlives it).
+struct TransportCounters {
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> refused{0};
+  std::atomic<std::uint64_t> evicted{0};
+  std::atomic<std::uint64_t> active{0};  // written under Impl::sessions_mutex: equals sessions.size()
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> timeouts{0};
+  std::atomic<std::uint64_t> bad_requests{0};
+
+  [[nodiscard]] ServerStats snapshot() const noexcept {
+    ServerStats stats;
+    stats.connections_accepted = accepted.load();
+    stats.connections_refused = refused.load();
+    stats.connections_evicted = evicted.load();
+    stats.connections_active = active.load();
+    stats.requests = requests.load();
+    stats.timeouts = timeouts.load();
+    stats.bad_requests = bad_requests.load();
+    return stats;
+  }
+};
+
+// How a session may be treated when a connection arrives at the cap, highest evicted first. Published
+// by the session's strand in the top bits of one atomic word, with the time the session entered that
+// state in the low bits, so the acceptor reads a consistent pair without taking the session's strand.
+//
+// "Oldest" is the longest in its current state, not the oldest connection: for a connection still owing
+// a complete request, since that request started (its first byte; for a connection that has sent
+// nothing, since it was accepted); for an idle keep-alive connection, since its last response was
+// written; for a draining one, since it began draining. Accept time would pick a long-lived keep-alive
+// client (a Prometheus scraper reusing one connection for hours) that happens to be sending its next
+// request over a slowloris that connected a minute ago; time in the current state picks the connection
+// that has made no progress for the longest, which is also the one nearest to being closed by its read
+// or idle timeout anyway, so evicting it costs the least.
+enum class Evictable : std::uint64_t {
+  no = 0,                // a request is being handled or its response written: never evicted
+  draining = 1,          // last response written, half-closed, reading what the client still sends
+  idle = 2,              // keep-alive, waiting for the next request after at least one response
+  awaiting_request = 3,  // sent nothing yet, or a request not completely received: header (slowloris) or body
+  gone = 4,              // socket closed, object not destroyed yet: holds no file descriptor
+};
+constexpr int kEvictableShift = 60;
+constexpr std::uint64_t kSinceMask = (std::uint64_t{1} << kEvictableShift) - 1;  // ~36 years of nanoseconds
+
 struct Server::Impl {
   Impl(Router& router_in, ServerOptions options_in)
       : router(router_in),
@@ -115,6 +170,12 @@ struct Server::Impl {
 
   void accept_next();
   void on_accept(const error_code& ec, tcp::socket socket);
+  // The session to close to make room at the cap, or null when every session has a request in progress.
+  Session* pick_victim_locked();  // requires sessions_mutex
+  [[nodiscard]] std::uint64_t now_ns() const noexcept {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count());
+  }
   void refuse(tcp::socket socket);
   void run_io_thread() noexcept;
   void register_session(Session* session, const std::shared_ptr<Session>& shared);
@@ -127,11 +188,8 @@ struct Server::Impl {
   std::string bound_address;
   std::uint16_t bound_port = 0;
 
-  std::atomic<std::uint64_t> accepted{0};
-  std::atomic<std::uint64_t> refused{0};
-  std::atomic<std::uint64_t> requests{0};
-  std::atomic<std::uint64_t> timeouts{0};
-  std::atomic<std::uint64_t> bad_requests{0};
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::shared_ptr<TransportCounters> counters = std::make_shared<TransportCounters>();
   std::atomic<std::uint64_t> refusals_in_flight{0};
 
   // Registry of live sessions so stop() can reach them. Declared before the io_context: the context's
@@ -139,6 +197,11 @@ struct Server::Impl {
   std::mutex sessions_mutex;
   std::condition_variable sessions_gone;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
+  // Sessions picked for eviction and not destroyed yet (a subset of `sessions`, under sessions_mutex):
+  // they no longer hold a slot, so at most max_connections + evicting.size() sessions live at once, and
+  // an evicting session is gone within one handler on its strand (or after the one response it was
+  // already computing when picked).
+  std::unordered_set<Session*> evicting;
 
   asio::io_context ioc;
   asio::thread_pool blocking_pool;
@@ -159,7 +222,8 @@ class Session : public std::enable_shared_from_this<Session> {
       : server_(server),
         socket_(std::move(socket)),
         timer_(socket_.get_executor()),
-        buffer_(server.options.header_limit_bytes + server.options.body_limit_bytes + kBufferSlack) {}
+        buffer_(server.options.header_limit_bytes + server.options.body_limit_bytes + kBufferSlack),
+        evictable_(pack(Evictable::awaiting_request, server.now_ns())) {}
 
   ~Session() { server_.unregister_session(this); }
 
@@ -173,6 +237,17 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->wait_for_request(); });
   }
 
+  // The acceptor's view (any thread, under sessions_mutex): how evictable, and since when.
+  [[nodiscard]] std::pair<Evictable, std::uint64_t> evictable() const noexcept {
+    const std::uint64_t word = evictable_.load(std::memory_order_relaxed);
+    return {static_cast<Evictable>(word >> kEvictableShift), word & kSinceMask};
+  }
+
+  // Closes this connection to make room for a new one; the acceptor picked it (see Impl::on_accept).
+  void evict() {
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->on_evict(); });
+  }
+
   void request_stop() {
     asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
       self->stop_requested_ = true;
@@ -184,6 +259,38 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   enum class Phase { idle, reading, handling, writing, closing, closed };
+
+  static std::uint64_t pack(Evictable what, std::uint64_t since_ns) noexcept {
+    return static_cast<std::uint64_t>(what) << kEvictableShift | (since_ns & kSinceMask);
+  }
+  // Relaxed: the word only guides the acceptor's choice; on_evict() decides on the strand.
+  void publish(Evictable what) noexcept { evictable_.store(pack(what, server_.now_ns()), std::memory_order_relaxed); }
+
+  // On the strand. A connection still waiting for (the rest of) a request, idle or draining is closed
+  // now, without an answer: a slowloris gets no 408 and keeps no slot. One that completed a request
+  // after it was picked finishes that response, announced and followed by a close.
+  void on_evict() {
+    switch (phase_) {
+      case Phase::reading:
+        // When the read timeout fired first (its 408 not written yet), the timeout already counted it.
+        if (!timed_out_) ++server_.counters->evicted;
+        close_now();
+        break;
+      case Phase::idle:
+      case Phase::closing:
+        ++server_.counters->evicted;
+        close_now();
+        break;
+      case Phase::handling:
+      case Phase::writing:
+        ++server_.counters->evicted;
+        evicted_ = true;  // send() closes after this response
+        close_after_write_ = true;
+        break;
+      case Phase::closed:
+        break;
+    }
+  }
 
   [[nodiscard]] const std::string& remote_address() const noexcept { return remote_address_; }
 
@@ -203,17 +310,17 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_timeout() {
     switch (phase_) {
       case Phase::idle:
-        ++server_.timeouts;
+        ++server_.counters->timeouts;
         close_now();
         break;
       case Phase::reading:
         // Cancel the read; on_read sees timed_out_ and answers 408 before closing.
-        ++server_.timeouts;
+        ++server_.counters->timeouts;
         timed_out_ = true;
         socket_.cancel();
         break;
       case Phase::writing:
-        ++server_.timeouts;
+        ++server_.counters->timeouts;
         close_now();
         break;
       case Phase::closing:
@@ -226,9 +333,11 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void wait_for_request() {
-    if (stop_requested_) return close_now();
+    if (stop_requested_ || evicted_) return close_now();
     if (buffer_.size() > 0) return read_request();  // a pipelined request is already buffered
     phase_ = Phase::idle;
+    // A fresh connection stays awaiting_request since its accept (constructor).
+    if (answered_) publish(Evictable::idle);
     arm_timer(server_.options.idle_timeout);
     // Wait for the next request by reading its first bytes into the parser's buffer: cheaper than a
     // readiness wait followed by a second read, and the read timeout starts only once bytes arrived.
@@ -243,6 +352,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void read_request() {
     phase_ = Phase::reading;
+    publish(Evictable::awaiting_request);
     timed_out_ = false;
     parser_.emplace();
     parser_->header_limit(server_.options.header_limit_bytes);
@@ -261,25 +371,26 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == bhttp::error::end_of_stream) return close_now();
     if (ec) {
       if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
-        ++server_.bad_requests;
+        ++server_.counters->bad_requests;
         return send(transport_error(
             431, "header_too_large",
             "request header larger than " + std::to_string(server_.options.header_limit_bytes) + " bytes"));
       }
       if (ec == bhttp::error::body_limit) {
-        ++server_.bad_requests;
+        ++server_.counters->bad_requests;
         return send(
             transport_error(413, "payload_too_large",
                             "request body larger than " + std::to_string(server_.options.body_limit_bytes) + " bytes"));
       }
       if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
           ec != bhttp::error::partial_message) {
-        ++server_.bad_requests;
+        ++server_.counters->bad_requests;
         return send(transport_error(400, "bad_request", "malformed HTTP request: " + ec.message()));
       }
       return close_now();  // peer reset, partial message at EOF, cancelled by stop()
     }
 
+    publish(Evictable::no);
     auto& message = parser_->get();
     keep_alive_ = message.keep_alive();
     Request request;
@@ -308,8 +419,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void send(Response response) {
     if (phase_ == Phase::closed) return;
-    ++server_.requests;
-    close_after_write_ = response.close || !keep_alive_ || stop_requested_;
+    publish(Evictable::no);
+    ++server_.counters->requests;
+    close_after_write_ = response.close || !keep_alive_ || stop_requested_ || evicted_;
     response_.emplace();
     response_->version(11);
     response_->result(static_cast<unsigned>(response.status));
@@ -329,6 +441,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.reset();
     if (phase_ != Phase::writing) return;
     if (ec) return close_now();
+    answered_ = true;
     if (close_after_write_) return close_politely();
     wait_for_request();
   }
@@ -337,6 +450,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // makes the kernel send a reset that can destroy the response before the client reads it.
   void close_politely() {
     phase_ = Phase::closing;
+    publish(Evictable::draining);
     error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_send, ignored);
     arm_timer(kDrainTime);
@@ -354,6 +468,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void close_now() {
     if (phase_ == Phase::closed) return;
     phase_ = Phase::closed;
+    publish(Evictable::gone);
     disarm_timer();
     error_code ignored;
     socket_.close(ignored);
@@ -374,6 +489,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   bool close_after_write_ = false;
   bool stop_requested_ = false;
+  bool evicted_ = false;                  // picked to make room while a request was in progress: close after it
+  bool answered_ = false;                 // at least one response written: idle means idle keep-alive
+  std::atomic<std::uint64_t> evictable_;  // pack(Evictable, since); written on the strand only
 };
 
 // A connection over the cap: answered with a fixed 503, half-closed and drained briefly, never served.
@@ -437,12 +555,36 @@ void Server::Impl::let_go_of_sockets_in_child(void* self) noexcept {
 void Server::Impl::register_session(Session* session, const std::shared_ptr<Session>& shared) {
   const std::lock_guard lock(sessions_mutex);
   sessions.emplace(session, shared);
+  counters->active.store(sessions.size());
 }
 
 void Server::Impl::unregister_session(Session* session) noexcept {
   const std::lock_guard lock(sessions_mutex);
   sessions.erase(session);
+  evicting.erase(session);
+  counters->active.store(sessions.size());
   if (sessions.empty()) sessions_gone.notify_all();
+}
+
+// A linear scan, only when the server is full: a few microseconds at the default cap of 256. (At caps in
+// the hundreds of thousands an ordered index per class would be worth its upkeep on every request.)
+Session* Server::Impl::pick_victim_locked() {
+  Session* victim = nullptr;
+  auto best = Evictable::no;
+  std::uint64_t best_since = 0;
+  for (const auto& [session, weak] : sessions) {
+    if (evicting.contains(session)) continue;
+    // A session whose last owner let go is in its destructor, blocked on sessions_mutex before it
+    // unregisters: its members are still alive, and it is leaving anyway.
+    const auto [what, since] = weak.expired() ? std::pair{Evictable::gone, std::uint64_t{0}} : session->evictable();
+    if (what == Evictable::no) continue;
+    if (victim == nullptr || what > best || (what == best && since < best_since)) {
+      victim = session;
+      best = what;
+      best_since = since;
+    }
+  }
+  return victim;
 }
 
 void Server::Impl::accept_next() {
@@ -465,20 +607,32 @@ void Server::Impl::on_accept(const error_code& ec, tcp::socket socket) {
   error_code ignored;
   close_on_exec(socket.native_handle());
   socket.set_option(tcp::no_delay(true), ignored);
-  std::size_t active = 0;
+  // Only this strand adds sessions, so a slot found free here is still free at register_session().
+  bool admit = true;
+  std::shared_ptr<Session> victim;
   {
     const std::lock_guard lock(sessions_mutex);
-    active = sessions.size();
+    if (sessions.size() - evicting.size() >= options.max_connections) {
+      Session* picked = pick_victim_locked();
+      if (picked == nullptr) {
+        admit = false;  // every slot has a request in progress
+      } else {
+        evicting.insert(picked);           // its slot is the newcomer's from now on
+        victim = sessions[picked].lock();  // null when it is already being destroyed
+      }
+    }
   }
-  if (active >= options.max_connections) {
-    ++refused;
+  // Closing the victim's socket here would race with its strand: its own strand does it.
+  if (victim) victim->evict();
+  if (!admit) {
+    ++counters->refused;
     if (refusals_in_flight.load() < options.max_connections) {
       std::make_shared<Refusal>(*this, std::move(socket))->start();
     } else {
       socket.close(ignored);  // under a flood even the polite refusal is bounded
     }
   } else {
-    ++accepted;
+    ++counters->accepted;
     auto session = std::make_shared<Session>(*this, std::move(socket));
     register_session(session.get(), session);
     session->start();
@@ -579,6 +733,8 @@ std::unique_ptr<Server> Server::start(Router& router, ServerOptions options) {
   if (ec) fail("local_endpoint");
   impl->bound_address = local.address().to_string();
   impl->bound_port = local.port();
+  router.set_transport_metrics(
+      [counters = impl->counters](PrometheusWriter& out) { write_prometheus(out, counters->snapshot()); });
 
   impl->accept_next();
   Impl* raw = impl.get();
@@ -646,15 +802,28 @@ const std::string& Server::bind_address() const noexcept {
 }
 
 ServerStats Server::stats() const noexcept {
-  ServerStats stats;
-  stats.connections_accepted = impl_->accepted.load();
-  stats.connections_refused = impl_->refused.load();
-  stats.requests = impl_->requests.load();
-  stats.timeouts = impl_->timeouts.load();
-  stats.bad_requests = impl_->bad_requests.load();
-  const std::lock_guard lock(impl_->sessions_mutex);
-  stats.connections_active = impl_->sessions.size();
-  return stats;
+  return impl_->counters->snapshot();
+}
+
+void write_prometheus(PrometheusWriter& out, const ServerStats& stats) {
+  const auto counter = [&out](const char* name, const char* help, std::uint64_t value) {
+    out.family(name, MetricType::counter, help);
+    out.sample(value);
+  };
+  counter("http_connections_accepted_total", "Connections the embedded HTTP server admitted.",
+          stats.connections_accepted);
+  counter("http_connections_refused_total",
+          "Connections refused (503 too_many_connections) because every slot had a request in progress.",
+          stats.connections_refused);
+  counter("http_connections_evicted_total",
+          "Admitted connections closed at the connection cap to make room for a new one (silent, partial "
+          "request or idle keep-alive first).",
+          stats.connections_evicted);
+  out.family("http_connections_active", MetricType::gauge, "Connections the embedded HTTP server holds open now.");
+  out.sample(stats.connections_active);
+  counter("http_requests_total", "Requests the embedded HTTP server answered (any status).", stats.requests);
+  counter("http_timeouts_total", "Connections closed by the read, idle or write timeout.", stats.timeouts);
+  counter("http_bad_requests_total", "Requests refused by the HTTP parser (400, 413, 431).", stats.bad_requests);
 }
 
 }  // namespace riptide::performance::http

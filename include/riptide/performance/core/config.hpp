@@ -84,7 +84,7 @@ struct HttpConfig {
   std::uint16_t port = 3000;                ///< also settable as monitoring.metrics_port (the spec's key)
   std::string token;                        ///< bearer token; required off loopback for gc and pprof
   std::uint32_t threads = 1;                ///< io threads, 1 to kMaxThreads
-  std::uint32_t max_connections = 256;      ///< connections beyond this are refused
+  std::uint32_t max_connections = 256;      ///< at once; when full, eviction or 503 (http::Server)
   std::uint32_t header_limit_bytes = 8192;  ///< request header limit
   std::uint32_t body_limit_bytes = 4096;    ///< request body limit
   double read_timeout_sec = 10.0;           ///< time to receive a whole request

@@ -7,9 +7,14 @@
 #include "riptide/performance/http/message.hpp"
 
 #include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace riptide::performance {
+class PrometheusWriter;
+}  // namespace riptide::performance
 
 namespace riptide::performance::http {
 
@@ -56,6 +61,12 @@ class Router {
   void set_access_policy(AccessPolicy policy);
   [[nodiscard]] const AccessPolicy& access_policy() const noexcept { return access_; }
 
+  /// The transport's own /metrics families (http::Server sets one writing its ServerStats; the latest
+  /// set wins, and it may outlive the transport). Thread-safe.
+  void set_transport_metrics(std::function<void(PrometheusWriter&)> writer);
+  /// Writes them (nothing when no transport set any); metrics routes call it. Thread-safe.
+  void write_transport_metrics(PrometheusWriter& out) const;
+
   [[nodiscard]] std::vector<RouteInfo> routes() const;
 
  private:
@@ -68,6 +79,8 @@ class Router {
 
   std::vector<Route> routes_;
   AccessPolicy access_;
+  mutable std::mutex transport_metrics_mutex_;
+  std::function<void(PrometheusWriter&)> transport_metrics_;
 };
 
 /// Compares a presented secret with the expected one in time that depends only on `expected`'s length.
