@@ -1,4 +1,4 @@
-// Limits hot paths (issue 8 budgets: global check <= 15 ns, keyed <= 60 ns): GCRA checks on the real
+// Limits hot paths (budgets: global check <= 15 ns, keyed <= 60 ns): GCRA checks on the real
 // clock, keyed checks over many clients, permit acquire/release and a circuit-breaker call.
 // Part of bottleneck_benchmark (benchmark_main comes from CMake).
 #include <benchmark/benchmark.h>
@@ -34,7 +34,7 @@ void BM_GcraCheck_Global(benchmark::State& state) {
 BENCHMARK(BM_GcraCheck_Global);
 BENCHMARK(BM_GcraCheck_Global)->Threads(2);
 
-// The spec's default global quota (50/s, burst 50): nearly every check is a refusal.
+// The default global quota of the original configuration (50/s, burst 50): nearly every check is a refusal.
 void BM_GcraCheck_GlobalRefusing(benchmark::State& state) {
   rp::GcraLimiter limiter(rp::RateQuota::per_second(50, 50));
   for (auto _ : state) benchmark::DoNotOptimize(limiter.check());

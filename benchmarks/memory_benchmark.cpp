@@ -1,4 +1,4 @@
-// Memory tracker costs (DESIGN.md §9: one snapshot <= 50 us). Figures go to docs/PERFORMANCE.md
+// Memory tracker costs (budget: one snapshot <= 50 us). Figures go to docs/PERFORMANCE.md
 // under "## Memory tracker".
 #include <benchmark/benchmark.h>
 

@@ -1,4 +1,4 @@
-// The spec's Quick Start in C++. Grows with the library: for now it prints the effective configuration
+// The README's Quick Start. Grows with the library: for now it prints the effective configuration
 // (defaults < performance.toml < RIPTIDE_PERF_* variables), the build's features and whether jemalloc serves
 // this process.
 #include <riptide/performance.hpp>

@@ -1,4 +1,4 @@
-// The spec's "Custom Performance Targets" and "Checking Performance Targets" in C++. The requests below
+// Custom performance targets, and checking them (the README's cookbook). The requests below
 // are deliberately slower than the custom p50 target so that the check has something to report.
 #include <riptide/performance.hpp>
 

@@ -1,4 +1,4 @@
-// The spec's Quick Start ("Basic Usage") in C++: create a manager with the default targets (overridden
+// The README's Quick Start: create a manager with the default targets (overridden
 // by ./performance.toml and RIPTIDE_PERF_* variables), monitor some work, read metrics, stop for a report.
 #include <riptide/performance.hpp>
 

@@ -1,4 +1,4 @@
-// L1 cache throughput (DESIGN.md §9: hit >= 20 M ops/s on 1 thread, >= 30 M ops/s on 2 threads).
+// L1 cache throughput (budget, docs/PERFORMANCE.md: hit >= 20 M ops/s on 1 thread, >= 30 M ops/s on 2 threads).
 // Hits: a pre-filled cache read at random keys that are all resident. Misses: reads of absent keys.
 // Multi-thread runs share one cache and report total operations per wall-clock second (UseRealTime).
 

@@ -56,7 +56,7 @@ using Value = std::variant<bool, std::uint64_t, double, std::string>;
 /// The real field behind an alias (itself for a real field).
 [[nodiscard]] const Field& target_of(const Field& field);
 
-/// The spec's short variables (RIPTIDE_PERF_P50_LATENCY_MS, ...) and the dotted key each sets.
+/// The short variables (RIPTIDE_PERF_P50_LATENCY_MS, ...) and the dotted key each sets.
 struct EnvAlias {
   std::string_view variable;
   std::string_view dotted;

@@ -15,7 +15,7 @@ nlohmann::json optional_value(const std::optional<std::uint64_t>& value) {
 nlohmann::json snapshot_to_json(const MemorySnapshot& snapshot, SnapshotJsonOptions options) {
   nlohmann::json json = nlohmann::json::object();
   json["timestamp"] = format_rfc3339_utc(snapshot.timestamp);
-  // The spec's fields.
+  // The contract's fields (docs/http-endpoints.md).
   json["total_allocated"] = optional_value(snapshot.total_allocated_bytes);
   json["total_deallocated"] = optional_value(snapshot.total_deallocated_bytes);
   json["current_usage"] = optional_value(snapshot.heap_bytes);

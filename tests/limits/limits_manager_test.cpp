@@ -1,4 +1,4 @@
-// The spec's resource-limit calls on PerformanceManager, forwarded to its ResourceLimits.
+// The resource-limit calls on PerformanceManager, forwarded to its ResourceLimits.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>

@@ -1,4 +1,4 @@
-// MemoryProfiler's spec entry points over the profiling area: detect_leaks() and get_allocation_stats()
+// MemoryProfiler's entry points over the profiling area: detect_leaks() and get_allocation_stats()
 // with real jemalloc and the profiler on (default sampling), and the background detector started by
 // start_profiling().
 #include <gtest/gtest.h>

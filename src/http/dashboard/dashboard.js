@@ -1,6 +1,6 @@
 // riptide-performance dashboard: polls the library's JSON endpoints and draws them with Chart.js.
 // With window.RIPTIDE_STATIC_DATA (a report rendered to a file) it draws that data once instead.
-// Field names are the spec's; where an endpoint's shape is richer than the spec, several names are tried
+// Field names are the endpoints' (docs/http-endpoints.md); where an endpoint's shape is richer, several names are tried
 // so the page keeps working as the library adds fields.
 (function () {
   'use strict';

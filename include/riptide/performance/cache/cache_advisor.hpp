@@ -1,6 +1,6 @@
 #pragma once
-// CacheAdvisor: turns cache statistics into recommendations a person can act on (the spec's
-// optimize_cache()). Pure function of the figures, so it is cheap and testable.
+// CacheAdvisor: turns cache statistics into recommendations a person can act on (behind
+// PerformanceManager::optimize_cache()). Pure function of the figures, so it is cheap and testable.
 
 #include <cstdint>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// The spec's /metrics/memory/* endpoints plus Prometheus /metrics, pprof /debug/pprof/* and
+// The /metrics/memory/* endpoints (docs/http-endpoints.md) plus Prometheus /metrics, pprof /debug/pprof/* and
 // /metrics/performance, as routes on a transport-free Router:
 //   auto profiler = std::make_shared<rp::MemoryProfiler>(session_id);
 //   profiler->start_profiling();

@@ -1,6 +1,6 @@
 #pragma once
 // The embedded HTTP/1.1 server (Boost.Beast behind a pimpl: no Beast or Asio type in this header).
-// Secure defaults from DESIGN.md §4: loopback bind, bounded headers/bodies, read and idle timeouts,
+// Secure defaults (docs/SECURITY.md): loopback bind, bounded headers/bodies, read and idle timeouts,
 // a connection cap (a full server makes room by closing a connection that has no request in progress,
 // see Server), blocking routes run off the io threads, graceful stop.
 

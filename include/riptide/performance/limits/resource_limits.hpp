@@ -1,5 +1,5 @@
 #pragma once
-// Every resource limit of `[limits]` behind the spec's calls: a request permit (concurrency + global
+// Every resource limit of `[limits]` behind PerformanceManager's limit calls: a request permit (concurrency + global
 // rate), per-client rate limits, per-service circuit breakers, and one reading of it all.
 //   auto permit = limits.acquire_request_permit(5s);        // empty when refused; RAII otherwise
 //   if (!limits.check_rate_limits("client-123")) reply_429();

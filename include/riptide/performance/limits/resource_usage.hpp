@@ -1,5 +1,5 @@
 #pragma once
-// What the resource limits look like right now (the spec's get_resource_usage()): concurrency, rates,
+// What the resource limits look like right now (get_resource_usage()): concurrency, rates,
 // refusals, per-client state, breakers and the violations worth a human's attention. One JSON and one
 // Prometheus rendering, used by the manager, /metrics/performance and /metrics.
 

@@ -1,6 +1,6 @@
 #pragma once
-// The one place where memory results become JSON: the spec's /metrics/memory/snapshot and /trend field
-// names, plus our extras. `session_id` is added by the caller, which owns it. Unavailable figures are
+// The one place where memory results become JSON: the /metrics/memory/snapshot and /trend field
+// names of docs/http-endpoints.md, plus our extras. `session_id` is added by the caller, which owns it. Unavailable figures are
 // null, never 0.
 
 #include <nlohmann/json.hpp>

@@ -36,7 +36,7 @@ struct TrendPoint {
   std::uint32_t samples = 0;                        ///< snapshots merged into this point
 };
 
-/// The spec's trend_analysis, plus the fit quality. Usage figures are heap bytes in use.
+/// The `trend_analysis` object of GET /metrics/memory/trend, plus the fit quality. Usage figures are heap bytes in use.
 struct TrendAnalysis {
   double average_usage = 0.0;    ///< mean of the points' memory_usage
   std::uint64_t peak_usage = 0;  ///< highest heap bytes of any snapshot in the window

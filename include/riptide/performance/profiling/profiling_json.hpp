@@ -1,6 +1,6 @@
 #pragma once
-// JSON forms of the profiling results, in one place, with the spec's field names
-// (GET /metrics/memory/leaks and /metrics/memory/allocations). The HTTP layer adds session_id.
+// JSON forms of the profiling results, in one place, with the field names docs/http-endpoints.md
+// documents (GET /metrics/memory/leaks and /metrics/memory/allocations). The HTTP layer adds session_id.
 
 #include <nlohmann/json.hpp>
 
