@@ -228,11 +228,13 @@ TEST(RedisClient, CommandTimeoutIsAFailure) {
   config.command_timeout_ms = 50;
   rp::RedisClient client(config);
   rp::RedisClient other(config_for(server));
-  // CLIENT PAUSE holds every other client's commands longer than the command timeout.
-  ASSERT_TRUE(other.command({"CLIENT", "PAUSE", "500", "ALL"}).ok());
+  // CLIENT PAUSE holds every other client's commands longer than the command timeout. The PING must reach
+  // Redis while the pause lasts: 2 s leaves a loaded machine room for that (500 ms left little).
+  const auto paused_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(other.command({"CLIENT", "PAUSE", "2000", "ALL"}).ok());
   const auto reply = client.command({"PING"});
   EXPECT_TRUE(reply.is_unavailable());
   EXPECT_NE(reply.text().find("timed out"), std::string::npos) << reply.text();
-  std::this_thread::sleep_for(500ms);
+  std::this_thread::sleep_until(paused_at + 2100ms);  // the pause is over
   EXPECT_EQ(client.command({"PING"}).text(), "PONG") << "a fresh connection after the timeout";
 }
