@@ -26,8 +26,11 @@ std::shared_ptr<rp::RedisClient> client_for(const rpt::RedisServer& server,
                                             rp::RedisBreakerOptions breaker = {3, 200ms, 400ms}) {
   rp::RedisConfig config;
   config.url = server.url();
-  config.command_timeout_ms = 200;
-  config.connect_timeout_ms = 200;
+  // No test here relies on a timeout (a killed server refuses or resets at once): 2 s only keeps a slow
+  // answer on a loaded machine from counting as a failure (200 ms did: a trial SET that Redis applied
+  // but answered late reopened the breaker).
+  config.command_timeout_ms = 2000;
+  config.connect_timeout_ms = 2000;
   config.key_prefix = "t:";
   return std::make_shared<rp::RedisClient>(config, breaker);
 }
@@ -258,15 +261,15 @@ TEST(TieredCache, RedisKilledMidWorkloadThenRestarted) {
       << "reads: " << reads.load() << ", refused by the breaker: " << client_stats.rejected_by_breaker;
 
   server.restart();
-  // Past the longest back-off (600 ms) the next call is the trial. Its connect and command timeouts are
-  // 200 ms; should a loaded machine miss them, the breaker backs off again and a later put is the trial.
+  // Past the longest back-off (600 ms) the next call is the trial; until then puts are refused (L1 only).
+  // A put that reached Redis but failed (a late answer) leaves the breaker open, so both are waited for.
   auto fresh = tiered(client_for(server));
   std::shared_ptr<const std::string> value;
   ASSERT_TRUE(wait_until([&] {
     std::this_thread::sleep_for(100ms);
     cache->put("after", "restart");
     value = fresh->get("after");
-    return value != nullptr;
+    return value != nullptr && cache->stats().l2->available;
   })) << "L2 never used again after the restart: " << client->last_error();
   EXPECT_EQ(*value, "restart");
   EXPECT_TRUE(cache->stats().l2->available);

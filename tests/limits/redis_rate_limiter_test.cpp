@@ -37,8 +37,9 @@ class RedisRateLimiterTest : public ::testing::Test {
   std::shared_ptr<rp::RedisClient> client() const {
     rp::RedisConfig config;
     config.url = server_->url();
-    config.connect_timeout_ms = 500;
-    config.command_timeout_ms = 1000;
+    // Generous: a slow loopback answer on a loaded machine must not become a local fallback decision.
+    config.connect_timeout_ms = 2000;
+    config.command_timeout_ms = 2000;
     config.key_prefix = "limits-test:";
     rp::RedisBreakerOptions breaker;
     breaker.open_duration = 200ms;  // recover quickly once the server is back
