@@ -23,6 +23,7 @@
 #include <fstream>
 #include <future>
 #include <thread>
+#include <vector>
 
 // A small sampling interval (16 KiB) so a few MiB of test allocations are well sampled.
 RIPTIDE_PERF_ENABLE_HEAP_PROFILING_WITH("prof:true,prof_active:true,lg_prof_sample:14,prof_accum:true");
@@ -213,7 +214,13 @@ TEST_F(EndpointsTest, AllocationsHasEverySpecField) {
 }
 
 TEST_F(EndpointsTest, TrendHasEverySpecFieldAndParsesItsQueryStrictly) {
-  std::this_thread::sleep_for(300ms);  // let the sampler record a few snapshots
+  // Let the sampler record a few snapshots (it takes the first at once, then one every 50 ms). Waited for,
+  // not slept: a loaded machine may run the sampler late; the bound only guards against a hang.
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
+  while (profiler->tracker().history_size() < 3 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_GE(profiler->tracker().history_size(), 3U) << "the sampler recorded nothing in 60 s";
   for (const std::string target : {"/metrics/memory/trend", "/metrics/memory/trend?duration=1h&interval=1m",
                                    "/metrics/memory/trend?duration=30s&interval=100ms"}) {
     const auto response = get(target);
@@ -297,17 +304,39 @@ TEST(HealthStatus, FollowsTheMemoryTargets) {
     request.target = "/metrics/memory/health";
     return json::parse(router.handle(request).body);
   };
+  // 64 MiB held and touched while the three statuses are taken: the process's RSS then sits well above
+  // the MiB granularity of the targets, whatever this process weighed before on this machine.
+  constexpr std::size_t kBallast = 64 * 1024 * 1024;
+  std::vector<char> ballast(kBallast, 1);
+  asm volatile("" : : "r"(ballast.data()) : "memory");  // kept and touched, not optimised away
   const json tight = status_with(1, 1);  // any process is above 1 MiB
   EXPECT_EQ(tight["status"], "critical") << tight.dump(2);
   EXPECT_GT(tight["memory_usage_percent"].get<double>(), 100.0);
   EXPECT_FALSE(tight["details"]["warnings"].empty());
   EXPECT_FALSE(tight["details"]["recommendations"].empty());
   const auto rss = tight["details"]["current_memory"].get<std::uint64_t>();
-  const std::uint64_t rss_mb = rss / (1024 * 1024);
-  const json near = status_with(rss_mb + 1, (rss_mb + 1) * 100);  // ~95%+ of the limit, far below the alert
+  ASSERT_GE(rss, kBallast) << tight.dump(2);
+  // "degraded" from 90% of the limit up to the alert. A limit of RSS / 0.95 puts the next reading in the
+  // middle of that band: it may fall by 5% of RSS (more than 3 MiB) or rise up to the alert (100 times the
+  // limit) and still be degraded.
+  const std::uint64_t limit_mb = rss * 100 / 95 / (1024 * 1024) + 1;
+  const json near = status_with(limit_mb, limit_mb * 100);
+  if (near["details"]["memory_alert"].get<std::uint64_t>() < limit_mb * 100 * 1024 * 1024) {
+    GTEST_SKIP() << "this process's memory cgroup limit is below " << limit_mb * 100
+                 << " MiB and lowers the alert to 95% of it: the band between degraded and critical is not the "
+                    "one this test sets up. "
+                 << near.dump(2);
+  }
   EXPECT_EQ(near["status"], "degraded") << near.dump(2);
   const json roomy = status_with(1'000'000, 1'000'000);
-  EXPECT_LT(roomy["memory_usage_percent"].get<double>(), 1.0);
+  // The percentage is of the smaller of the target and the cgroup limit (when this machine has one).
+  const auto roomy_limit = roomy["details"]["memory_limit"].get<double>();
+  EXPECT_LE(roomy_limit, 1'000'000.0 * 1024 * 1024);
+  EXPECT_NEAR(roomy["memory_usage_percent"].get<double>(),
+              100.0 * roomy["details"]["current_memory"].get<double>() / roomy_limit, 0.05);  // rounded to 0.1
+  if (roomy_limit == 1'000'000.0 * 1024 * 1024) {
+    EXPECT_LT(roomy["memory_usage_percent"].get<double>(), 1.0);
+  }
   EXPECT_NE(roomy["status"], "critical") << roomy.dump(2);
 }
 

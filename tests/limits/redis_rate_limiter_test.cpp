@@ -37,8 +37,9 @@ class RedisRateLimiterTest : public ::testing::Test {
   std::shared_ptr<rp::RedisClient> client() const {
     rp::RedisConfig config;
     config.url = server_->url();
-    config.connect_timeout_ms = 500;
-    config.command_timeout_ms = 1000;
+    // Generous: a slow loopback answer on a loaded machine must not become a local fallback decision.
+    config.connect_timeout_ms = 2000;
+    config.command_timeout_ms = 2000;
     config.key_prefix = "limits-test:";
     rp::RedisBreakerOptions breaker;
     breaker.open_duration = 200ms;  // recover quickly once the server is back
@@ -68,9 +69,15 @@ class RedisRateLimiterTest : public ::testing::Test {
   std::unique_ptr<rpt::RedisServer> server_;
 };
 
+// The quotas below refill one cell every 100 s (rate 0.01/s): a test that counts what is left after a few
+// checks must not see a cell come back between them, and each check is a round trip to Redis that a loaded
+// machine may stretch. At 1/s the checks had to finish within a second.
+constexpr double kSlowRate = 0.01;
+constexpr auto kSlowPeriod = 100s;
+
 TEST_F(RedisRateLimiterTest, LimitersWithTheirOwnConnectionsShareOneLimit) {
-  rp::RedisRateLimiter a(client(), options(1, 5, "shared"));
-  rp::RedisRateLimiter b(client(), options(1, 5, "shared"));
+  rp::RedisRateLimiter a(client(), options(kSlowRate, 5, "shared"));
+  rp::RedisRateLimiter b(client(), options(kSlowRate, 5, "shared"));
   for (int i = 0; i < 3; ++i) {
     const auto result = a.check_n(1);
     EXPECT_TRUE(result.decision.allowed);
@@ -83,14 +90,14 @@ TEST_F(RedisRateLimiterTest, LimitersWithTheirOwnConnectionsShareOneLimit) {
   EXPECT_FALSE(refused.decision.allowed);
   EXPECT_EQ(refused.source, rp::RateDecisionSource::redis);
   EXPECT_GT(refused.decision.retry_after, 0ns);
-  EXPECT_LE(refused.decision.retry_after, 1s);
+  EXPECT_LE(refused.decision.retry_after, kSlowPeriod);
   EXPECT_FALSE(a.check().allowed);
   EXPECT_EQ(a.stats().redis_decisions, 4u);
   EXPECT_TRUE(a.stats().redis_available);
 }
 
 TEST_F(RedisRateLimiterTest, CheckNIsAllOrNothing) {
-  rp::RedisRateLimiter limiter(client(), options(1, 10, "check-n"));
+  rp::RedisRateLimiter limiter(client(), options(kSlowRate, 10, "check-n"));
   EXPECT_TRUE(limiter.check_n(7).decision.allowed);
   const auto refused = limiter.check_n(4).decision;
   EXPECT_FALSE(refused.allowed);
@@ -101,7 +108,7 @@ TEST_F(RedisRateLimiterTest, CheckNIsAllOrNothing) {
 
 TEST_F(RedisRateLimiterTest, LoadsTheScriptAgainAfterNoscript) {
   auto shared = client();
-  rp::RedisRateLimiter limiter(shared, options(1, 100, "noscript"));
+  rp::RedisRateLimiter limiter(shared, options(kSlowRate, 100, "noscript"));
   ASSERT_TRUE(limiter.check().allowed);
   EXPECT_EQ(limiter.stats().script_loads, 1u);
   ASSERT_TRUE(shared->command({"SCRIPT", "FLUSH"}).ok());
@@ -114,8 +121,8 @@ TEST_F(RedisRateLimiterTest, LoadsTheScriptAgainAfterNoscript) {
   EXPECT_EQ(ttl.integer().value_or(0), -2);  // other key: absent
   const auto own = shared->command({"PTTL", shared->key("noscript")}).integer();
   ASSERT_TRUE(own.has_value());
-  EXPECT_GT(*own, 0);  // 2 cells at 1/s: the TAT is 2 s ahead, so the key lives ~2 s
-  EXPECT_LE(*own, 2001);
+  EXPECT_GT(*own, 0);  // 2 cells at 0.01/s: the TAT is 200 s ahead, so the key lives ~200 s
+  EXPECT_LE(*own, 200'001);
 }
 
 TEST_F(RedisRateLimiterTest, FourProcessesTogetherAdmitTheConfiguredRate) {
@@ -176,12 +183,18 @@ TEST_F(RedisRateLimiterTest, FourProcessesTogetherAdmitTheConfiguredRate) {
   const double expected = kBurst + kRate * std::chrono::duration<double>(kWindow).count();
   std::printf("4 processes admitted %llu, configured %.0f (burst + rate x window)\n",
               static_cast<unsigned long long>(admitted), expected);
-  EXPECT_NEAR(static_cast<double>(admitted), expected, expected * 0.05);
+  // The promise is the upper bound: together the processes never get more than the burst plus the rate over
+  // the window (5% for the workers' clocks and the window's edges). Reaching it needs some process asking
+  // at every moment; the burst absorbs gaps up to 200 ms, but a loaded machine can hold every process back
+  // longer than that, so the lower bound only asks for most of it: a limit split per process instead of
+  // shared (a quarter each) or one that refuses too much still fails.
+  EXPECT_LE(static_cast<double>(admitted), expected * 1.05);
+  EXPECT_GE(static_cast<double>(admitted), expected * 0.75);
 }
 
 TEST_F(RedisRateLimiterTest, RedisDownFailOpenUsesTheLocalLimitThenSharesAgainAfterRestart) {
-  rp::RedisRateLimiter a(client(), options(1, 3, "outage"));
-  rp::RedisRateLimiter b(client(), options(1, 3, "outage"));
+  rp::RedisRateLimiter a(client(), options(kSlowRate, 3, "outage"));
+  rp::RedisRateLimiter b(client(), options(kSlowRate, 3, "outage"));
   ASSERT_EQ(a.check_n(1).source, rp::RateDecisionSource::redis);
 
   server_->stop();
@@ -224,7 +237,7 @@ TEST_F(RedisRateLimiterTest, ResourceLimitsShareTheGlobalLimitThroughRedis) {
   rp::LimitsConfig config;
   config.distributed = true;
   config.fail_open = false;
-  config.rate_limit_per_second = 1;
+  config.rate_limit_per_second = kSlowRate;
   config.rate_limit_burst = 2;
   rp::ResourceLimits first(config, rp::system_clock(), client());
   rp::ResourceLimits second(config, rp::system_clock(), client());

@@ -250,6 +250,12 @@ TEST(PerformanceManager, RealThreadsStartSampleAndStop) {
     manager->record_request(std::chrono::milliseconds(5 + i));
     std::this_thread::sleep_for(30ms);
   }
+  // Two memory samples 100 ms apart are due by now; a loaded machine may run the sampler late, so wait
+  // for them (the bound only guards against a hang) instead of assuming 600 ms were enough.
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
+  while (manager->memory_profiler().tracker().history_size() < 2 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(10ms);
+  }
   const auto report = manager->stop_monitoring();
   EXPECT_FALSE(manager->is_monitoring());
   EXPECT_GE(report.duration, 600ms);

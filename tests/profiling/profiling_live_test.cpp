@@ -182,7 +182,11 @@ TEST_F(LiveHeapProfiling, ControlReportsAndTogglesSampling) {
 TEST_F(LiveHeapProfiling, FindsExactlyTheThreeLeakersAndExportsForPprof) {
   rp::ProfilingConfig config;  // defaults: >= 4 observations, >= 1 MiB, >= 1 KiB/s, R² >= 0.8
   config.leak_detection_interval_sec = 1.0;
-  rp::LeakDetector detector(config);
+  // The detector fits growth against its clock. On the wall clock the fit would measure this machine's
+  // scheduling too (a tick stalled by a busy neighbour bends the line and lowers R²); a manual clock that
+  // advances 25 ms per tick makes the series exactly what the workload leaks per unit of time.
+  rp::ManualClock clock;
+  rp::LeakDetector detector(config, clock);
   rp::AllocationAnalyzer analyzer(config);
 
   BoundedCache cache;
@@ -191,7 +195,7 @@ TEST_F(LiveHeapProfiling, FindsExactlyTheThreeLeakersAndExportsForPprof) {
     slot = new char[BoundedCache::kEntryBytes];  // filled before observing: it is at its bound from the start
   }
 
-  // 24 observations, one per 20 ticks of ~25 ms: ~12 s of wall time plus the dumps.
+  // 24 observations, one per 20 ticks of 25 ms (of the manual clock): 12 s of detector time.
   constexpr int kObservations = 24;
   constexpr int kTicksPerObservation = 20;
   for (int observation = 0; observation < kObservations; ++observation) {
@@ -201,7 +205,7 @@ TEST_F(LiveHeapProfiling, FindsExactlyTheThreeLeakersAndExportsForPprof) {
       if (tick % 2 == 0) leak_large_blocks(1);  // 32 KiB per tick on average
       cache_churn(200);
       temporary_buffers(5000);
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      clock.advance(std::chrono::milliseconds(25));
     }
     ASSERT_FALSE(detector.observe().has_value());
   }
@@ -316,7 +320,11 @@ TEST_F(LiveHeapProfiling, BackgroundDetectorPublishesReports) {
   config.leak_detection_interval_sec = 0.05;
   rp::LeakDetector detector(config);
   detector.start();
-  for (int i = 0; i < 200 && (detector.latest() == nullptr || detector.latest()->observations < 3); ++i) {
+  // Waited for, with a bound that only guards against a hang: each observation takes a heap dump, which a
+  // loaded machine may take far longer than 50 ms to write.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while ((detector.latest() == nullptr || detector.latest()->observations < 3) &&
+         std::chrono::steady_clock::now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   detector.stop();

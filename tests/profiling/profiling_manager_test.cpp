@@ -57,7 +57,9 @@ TEST(MemoryProfilerProfiling, StartProfilingRunsTheLeakDetector) {
   config.profiling.leak_detection_interval_sec = 0.05;
   rp::MemoryProfiler profiler("session-2", config);
   profiler.start_profiling();
-  for (int i = 0; i < 300 && profiler.leak_detector()->latest() == nullptr; ++i) {
+  // Waited for; the bound only guards against a hang (a heap dump on a loaded machine may take seconds).
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (profiler.leak_detector()->latest() == nullptr && std::chrono::steady_clock::now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   profiler.stop_profiling();

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <chrono>
 #include <thread>
 
 #include "riptide/performance/core/features.hpp"
@@ -297,7 +298,9 @@ TEST(LeakDetector, BackgroundThreadPublishesAndStops) {
   EXPECT_EQ(detector.latest(), nullptr);
   detector.start();
   detector.start();  // idempotent
-  for (int i = 0; i < 500 && detector.latest() == nullptr; ++i) {
+  // Waited for; the bound only guards against a hang (a heap dump on a loaded machine may take seconds).
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (detector.latest() == nullptr && std::chrono::steady_clock::now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   const auto first = detector.latest();

@@ -26,8 +26,10 @@ rp::RedisConfig config_for(const rpt::RedisServer& server, std::string prefix = 
   config.url = server.url();
   config.key_prefix = std::move(prefix);
   config.pool_size = 2;
-  config.connect_timeout_ms = 200;
-  config.command_timeout_ms = 500;
+  // Generous: only CommandTimeoutIsAFailure wants a timeout, and sets its own; a loaded machine must not
+  // turn a slow loopback answer into a failure elsewhere.
+  config.connect_timeout_ms = 2000;
+  config.command_timeout_ms = 2000;
   return config;
 }
 
@@ -227,15 +229,19 @@ TEST(RedisClient, CommandTimeoutIsAFailure) {
   REQUIRE_REDIS();
   rpt::RedisServer server;
   auto config = config_for(server);
-  config.command_timeout_ms = 50;
+  // 1 s: the timeout must fire during the pause below, and the PONG after it must come within it on a
+  // loaded machine (50 ms left a sanitizer build under load little room for a loopback round trip).
+  config.command_timeout_ms = 1000;
   rp::RedisClient client(config);
   rp::RedisClient other(config_for(server));
-  // CLIENT PAUSE holds every other client's commands longer than the command timeout.
-  ASSERT_TRUE(other.command({"CLIENT", "PAUSE", "500", "ALL"}).ok());
+  // CLIENT PAUSE holds every other client's commands longer than the command timeout. The PING must reach
+  // Redis while the pause lasts: 5 s leaves a loaded machine room for that and for the 1 s timeout.
+  const auto paused_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(other.command({"CLIENT", "PAUSE", "5000", "ALL"}).ok());
   const auto reply = client.command({"PING"});
   EXPECT_TRUE(reply.is_unavailable());
   EXPECT_NE(reply.text().find("timed out"), std::string::npos) << reply.text();
-  std::this_thread::sleep_for(500ms);
+  std::this_thread::sleep_until(paused_at + 5100ms);  // the pause is over
   EXPECT_EQ(client.command({"PING"}).text(), "PONG") << "a fresh connection after the timeout";
 }
 

@@ -44,14 +44,27 @@ TEST(CpuProfiler, ProfilesInLegacyFormatAndIsOneAtATime) {
   }
   g_stop = false;
   std::thread burner([] { (void)riptide_test_burn_cpu(); });
-  auto first = std::async(std::launch::async, [] { return rp::CpuProfiler::profile(1500ms); });
-  std::this_thread::sleep_for(200ms);
+  // The first profile gets a directory of its own: its temporary file appears there once it holds the
+  // profiler, so the second one is asked while the first surely runs (a fixed sleep assumed the first
+  // thread would have started within it, which a loaded machine does not promise).
+  const auto first_dir =
+      std::filesystem::temp_directory_path() / ("riptide-cpu-first-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(first_dir);
+  auto first = std::async(std::launch::async, [&first_dir] { return rp::CpuProfiler::profile(1500ms, first_dir); });
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
+  while (std::filesystem::is_empty(first_dir) && first.wait_for(0s) != std::future_status::ready &&
+         std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(1ms);
+  }
+  const bool first_running = first.wait_for(0s) != std::future_status::ready;
   const auto second = rp::CpuProfiler::profile(100ms);
-  EXPECT_EQ(second.status, rp::CpuProfileResult::Status::busy);
-  EXPECT_FALSE(second.reason.empty());
   const auto result = first.get();
   g_stop = true;
   burner.join();
+  std::filesystem::remove_all(first_dir);
+  ASSERT_TRUE(first_running) << "the first profile ended before it was seen running";
+  EXPECT_EQ(second.status, rp::CpuProfileResult::Status::busy);
+  EXPECT_FALSE(second.reason.empty());
 
   ASSERT_EQ(result.status, rp::CpuProfileResult::Status::ok) << result.reason;
   EXPECT_GE(result.duration, 1500ms);
