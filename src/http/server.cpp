@@ -421,7 +421,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (phase_ == Phase::closed) return;
     publish(Evictable::no);
     ++server_.counters->requests;
-    close_after_write_ = response.close || !keep_alive_ || stop_requested_ || evicted_;
+    // `stopping` as well as this session's flag: stop() wakes long handlers before it reaches each session,
+    // so a response finished in between must already announce the close that follows it.
+    close_after_write_ = response.close || !keep_alive_ || stop_requested_ || evicted_ || server_.stopping.load();
     response_.emplace();
     response_->version(11);
     response_->result(static_cast<unsigned>(response.status));
