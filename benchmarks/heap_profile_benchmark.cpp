@@ -2,6 +2,7 @@
 //   BM_HeapDumpParseAggregate/<stacks>  prof.dump to a private file + read + parse + unbias + group by site,
 //                                       with N distinct live stacks (budget: <= 20 ms at 1,000 stacks)
 //   BM_HeapParseOnly/<stacks>           the parse + unbias + aggregate part alone, on the same dump text
+//   BM_SelfHeapEstimate/<stacks>        the self-heap pass of an observation on a parsed profile
 //   BM_Symbolize/cold, /warm            libdw symbolization per address, fresh symbolizer vs cached
 //   BM_SamplingCost                     an allocation-heavy loop with sampling off (prof.active false) and on
 //                                       at lg_prof_sample 19, interleaved in one run; counter sampled_over_off
@@ -24,6 +25,7 @@
 #include "riptide/performance/profiling/enable_heap_profiling.hpp"
 #include "riptide/performance/profiling/heap_profile.hpp"
 #include "riptide/performance/profiling/heap_profiling_control.hpp"
+#include "riptide/performance/profiling/self_heap.hpp"
 #include "riptide/performance/profiling/symbolizer.hpp"
 
 RIPTIDE_PERF_ENABLE_HEAP_PROFILING();
@@ -147,6 +149,27 @@ void BM_HeapParseOnly(benchmark::State& state) {
 }
 BENCHMARK(BM_HeapParseOnly)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
 
+// The self-heap pass an observation adds (estimate_self_heap on the parsed profile, frame classes warm):
+// host stacks are walked whole, so this is its worst case per stack.
+void BM_SelfHeapEstimate(benchmark::State& state) {
+  if (!require_profiling(state)) return;
+  DistinctStacks live(static_cast<std::size_t>(state.range(0)));
+  auto profile = rp::capture_heap_profile();
+  if (!profile) {
+    state.SkipWithError(profile.error().to_string().c_str());
+    return;
+  }
+  benchmark::DoNotOptimize(rp::estimate_self_heap(profile.value(), rp::Symbolizer::shared()));
+  std::size_t frames = 0;
+  for (const auto& stack : profile.value().stacks) frames += stack.frames.size();
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(rp::estimate_self_heap(profile.value(), rp::Symbolizer::shared()));
+  }
+  state.counters["stacks"] = static_cast<double>(profile.value().stacks.size());
+  state.counters["frames"] = static_cast<double>(frames);
+}
+BENCHMARK(BM_SelfHeapEstimate)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
+
 std::vector<std::uint64_t> addresses_from_live_dump() {
   DistinctStacks live(1000);
   std::vector<std::uint64_t> addresses;
@@ -166,7 +189,7 @@ void BM_SymbolizeCold(benchmark::State& state) {
   for (auto _ : state) {
     rp::Symbolizer symbolizer;  // fresh: reads /proc/self/maps, opens ELF/DWARF, no cached addresses
     for (const auto address : addresses) {
-      benchmark::DoNotOptimize(&symbolizer.resolve(address));
+      benchmark::DoNotOptimize(symbolizer.resolve(address));
     }
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * addresses.size()));
@@ -179,11 +202,11 @@ void BM_SymbolizeWarm(benchmark::State& state) {
   const auto addresses = addresses_from_live_dump();
   rp::Symbolizer symbolizer;
   for (const auto address : addresses) {
-    benchmark::DoNotOptimize(&symbolizer.resolve(address));
+    benchmark::DoNotOptimize(symbolizer.resolve(address));
   }
   for (auto _ : state) {
     for (const auto address : addresses) {
-      benchmark::DoNotOptimize(&symbolizer.resolve(address));
+      benchmark::DoNotOptimize(symbolizer.resolve(address));
     }
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * addresses.size()));

@@ -22,9 +22,11 @@
 #include <riptide/performance/profiling/enable_heap_profiling.hpp>
 #include <riptide/performance/profiling/leak_detector.hpp>
 #include <riptide/performance/profiling/profiling_json.hpp>
+#include <riptide/performance/profiling/symbolizer.hpp>
 
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <csignal>
@@ -39,6 +41,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "scraper/ai_stage.hpp"
@@ -77,19 +80,28 @@ struct Options {
   std::optional<std::string> report_html;
   unsigned ai_layers = 6;
   std::uint64_t seed = 42;
+  std::size_t allocation_sites = 0;
 };
+
+// --allocation-sites: a host with many distinct allocation sites. Each site is its own function (a template
+// instantiated over an index; the index in its body keeps the linker from folding them into one), so the
+// heap profile and the leak detector see that many call sites.
+constexpr std::size_t kMaxAllocationSites = 2048;
 
 [[noreturn]] void usage(int code) {
   std::ostream& out = code == 0 ? std::cout : std::cerr;
   out << "usage: scraper_demo [--duration 60s] [--workers 4] [--port 3000] [--bind 127.0.0.1]\n"
          "                    [--config performance.toml] [--leak-bytes-per-page N]\n"
-         "                    [--report report.json] [--report-html report.html] [--seed N]\n"
+         "                    [--allocation-sites N] [--report report.json] [--report-html report.html]\n"
+         "                    [--seed N]\n"
          "  --duration D            run time: 90, 90s, 1m30s (units ms s m h); Ctrl-C stops earlier\n"
          "  --workers N             scraper threads (default 4)\n"
          "  --port P                the monitoring server's port on 127.0.0.1 (default 3000; 0: any free port)\n"
          "  --config FILE           performance.toml overriding the demo's settings; SIGHUP re-reads it\n"
          "  --leak-bytes-per-page N leak N bytes per page from leak_page_bytes_for_demo(), to watch the\n"
          "                          leak detector find it (default 0)\n"
+         "  --allocation-sites N    allocate from N distinct call sites (at most 2048; default 0): each page\n"
+         "                          replaces 4 blocks of 8 KiB, each site keeps its last 4 alive (N x 32 KiB)\n"
          "  --report FILE           write the final PerformanceReport as JSON\n"
          "  --report-html FILE      write the final report as a standalone HTML page with the dashboard's charts\n";
   std::exit(code);
@@ -150,6 +162,13 @@ Options parse_options(int argc, char** argv) {
       options.ai_layers = static_cast<unsigned>(std::clamp<std::uint64_t>(parse_count(flag, value), 0, 64));
     } else if (flag == "--seed") {
       options.seed = parse_count(flag, value);
+    } else if (flag == "--allocation-sites") {
+      const auto sites = parse_count(flag, value);
+      if (sites > kMaxAllocationSites) {
+        std::cerr << "scraper_demo: --allocation-sites " << sites << " is more than " << kMaxAllocationSites << "\n";
+        usage(2);
+      }
+      options.allocation_sites = static_cast<std::size_t>(sites);
     } else {
       std::cerr << "scraper_demo: unknown flag " << flag << "\n";
       usage(2);
@@ -166,6 +185,52 @@ std::atomic<char*> g_last_leak{nullptr};
   std::memset(block, 0x5a, bytes);  // touch it: a leak that costs RSS, like a real one
   g_last_leak.store(block, std::memory_order_relaxed);
 }
+
+// One allocation site of --allocation-sites: block I of the table below.
+template <std::size_t I>
+[[gnu::noinline]] char* allocate_at_demo_site(std::size_t bytes) {
+  char* block = new char[bytes + I % 64];
+  std::memset(block, static_cast<int>(I & 0xff), bytes);  // touched, like real data
+  return block;
+}
+
+using DemoSite = char* (*)(std::size_t);
+template <std::size_t... I>
+constexpr std::array<DemoSite, sizeof...(I)> demo_site_table(std::index_sequence<I...>) {
+  return {&allocate_at_demo_site<I>...};
+}
+constexpr auto kDemoSites = demo_site_table(std::make_index_sequence<kMaxAllocationSites>{});
+
+// The blocks the sites keep alive: per page, kVisitsPerPage sites (round robin) each replace one of their
+// kBlocksPerSite blocks, so every site holds memory while its blocks churn.
+class DemoSiteChurn {
+ public:
+  static constexpr std::size_t kVisitsPerPage = 4;
+  static constexpr std::size_t kBlocksPerSite = 4;
+  static constexpr std::size_t kBlockBytes = 8192;
+
+  explicit DemoSiteChurn(std::size_t sites) : sites_(sites), blocks_(sites * kBlocksPerSite) {}
+  ~DemoSiteChurn() {
+    for (auto& block : blocks_) delete[] block.load();
+  }
+  DemoSiteChurn(const DemoSiteChurn&) = delete;
+  DemoSiteChurn& operator=(const DemoSiteChurn&) = delete;
+
+  void page() {
+    if (sites_ == 0) return;
+    for (std::size_t i = 0; i < kVisitsPerPage; ++i) {
+      const std::uint64_t visit = visits_.fetch_add(1, std::memory_order_relaxed);
+      const std::size_t site = visit % sites_;
+      const std::size_t slot = site * kBlocksPerSite + (visit / sites_) % kBlocksPerSite;
+      delete[] blocks_[slot].exchange(kDemoSites[site](kBlockBytes), std::memory_order_acq_rel);
+    }
+  }
+
+ private:
+  std::size_t sites_;
+  std::vector<std::atomic<char*>> blocks_;
+  std::atomic<std::uint64_t> visits_{0};
+};
 
 // URLs waiting to be scraped. Bounded: links beyond the bound are dropped, and an empty frontier is
 // refilled with deterministic random pages, so the crawl never ends and revisits (cache hits) happen.
@@ -345,6 +410,10 @@ int main(int argc, char** argv) {
               << "  dashboard   " << base << "/dashboard\n"
               << "  endpoints   " << base << "/metrics/memory/{snapshot,leaks,allocations,trend,health}  " << base
               << "/metrics/performance  " << base << "/metrics\n";
+    if (options.allocation_sites > 0) {
+      std::cout << "  sites       allocating from " << options.allocation_sites
+                << " distinct call sites (allocate_at_demo_site<0..N-1>)\n";
+    }
     if (options.leak_bytes_per_page > 0) {
       std::cout << "  leaking     " << options.leak_bytes_per_page
                 << " bytes per page from leak_page_bytes_for_demo()\n";
@@ -353,6 +422,7 @@ int main(int argc, char** argv) {
 
     Frontier frontier{site, 20'000};
     Counters counters;
+    DemoSiteChurn site_churn{options.allocation_sites};
     const auto deadline = std::chrono::steady_clock::now() + options.duration;
 
     auto worker = [&] {
@@ -425,6 +495,7 @@ int main(int argc, char** argv) {
           const auto summary = ex::run_ai_stage(parsed.text, options.ai_layers);
           if (summary.score == 12345.0) std::cout << "";  // keeps the stage from being optimised away
         }
+        site_churn.page();
         if (options.leak_bytes_per_page > 0) {
           leak_page_bytes_for_demo(options.leak_bytes_per_page);
           counters.leaked_bytes.fetch_add(options.leak_bytes_per_page, std::memory_order_relaxed);
@@ -517,6 +588,17 @@ int main(int argc, char** argv) {
         std::cout << "  " << leak.location << ": ~" << mib(static_cast<double>(leak.size) / 1048576.0)
                   << " in use, growing " << static_cast<std::uint64_t>(leak.growth_rate) << " B/s, age "
                   << leak.age.count() << " s\n";
+      }
+    }
+    // What watching cost: the library's own heap in the last heap profile, and who holds it.
+    if (const auto self = manager->memory_profiler().self_heap()) {
+      std::cout << "riptide-performance's own heap (sampled estimate): "
+                << mib(static_cast<double>(self->bytes) / 1048576.0) << " +- "
+                << mib(static_cast<double>(self->error_bytes) / 1048576.0) << " (" << self->sampled_objects
+                << " samples); heaviest holders:\n";
+      for (const auto& holder : self->top_holders) {
+        std::cout << "  " << mib(static_cast<double>(holder.bytes) / 1048576.0) << "  "
+                  << rp::Symbolizer::shared().resolve(holder.address)->location() << "\n";
       }
     }
     if (options.report_json) {

@@ -229,6 +229,9 @@ const std::vector<Field>& table() {
         number(RP_KEY(profiling, leak_min_growth_bytes_per_sec), 0, 1e12),
         number(RP_KEY(profiling, leak_min_r_squared), 0, 1),
         whole(RP_KEY(profiling, max_tracked_sites), 1, 1'000'000),
+        whole(RP_KEY(profiling, max_history_per_site), 3, 10'000),
+        whole(RP_KEY(profiling, symbolizer_cache_max_bytes), 65536, 1073741824.0),
+        whole(RP_KEY(profiling, symbolizer_dwarf_max_bytes), 1048576, 17179869184.0),
         text(RP_KEY(profiling, dump_directory), check_path,
              "a directory path (empty: $TMPDIR or /tmp), at most 4096 bytes, no control characters"),
 

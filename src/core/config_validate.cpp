@@ -8,7 +8,8 @@ namespace riptide::performance {
 namespace detail {
 namespace {
 
-constexpr double kMaxSnapshots = 1'000'000;  // ~100 MB of history at ~100 bytes per snapshot
+constexpr double kMaxSnapshots = 1'000'000;            // ~100 MB of history at ~100 bytes per snapshot
+constexpr double kMaxSiteHistoryPoints = 100'000'000;  // ~800 MB of leak history at 8 bytes per point
 
 class Checker {
  public:
@@ -47,6 +48,11 @@ class Checker {
       bounded_count("monitoring.long_history_interval_sec", "monitoring.long_history_sec",
                     m.long_history_sec / m.long_history_interval_sec);
     }
+    const auto& p = config_.profiling;
+    at_least("profiling.leak_min_observations", "profiling.max_history_per_site",
+             p.max_history_per_site >= p.leak_min_observations);
+    bounded_count("profiling.max_tracked_sites", "profiling.max_history_per_site",
+                  static_cast<double>(p.max_tracked_sites) * p.max_history_per_site, kMaxSiteHistoryPoints, " x ");
     at_least("limits.circuit_breaker_min_calls", "limits.circuit_breaker_window",
              l.circuit_breaker_window >= l.circuit_breaker_min_calls);
     if (l.distributed && config_.redis.url.empty()) {
@@ -75,11 +81,12 @@ class Checker {
     }
   }
 
-  void bounded_count(const std::string& interval, const std::string& span, double count) const {
-    if (count > kMaxSnapshots) {
+  void bounded_count(const std::string& interval, const std::string& span, double count, double limit = kMaxSnapshots,
+                     const char* op = " / ") const {
+    if (count > limit) {
       const std::string problem = "keeps " + message_number(std::ceil(count)) + " points with " + interval + " and " +
-                                  span + ", more than " + message_number(kMaxSnapshots);
-      fail(interval, span, problem, problem, span + " / " + interval + " at most " + message_number(kMaxSnapshots));
+                                  span + ", more than " + message_number(limit);
+      fail(interval, span, problem, problem, span + op + interval + " at most " + message_number(limit));
     }
   }
 

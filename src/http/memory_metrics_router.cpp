@@ -20,6 +20,7 @@
 #include "riptide/performance/profiling/leak_detector.hpp"
 #include "riptide/performance/profiling/pprof_writer.hpp"
 #include "riptide/performance/profiling/profiling_json.hpp"
+#include "riptide/performance/profiling/self_heap.hpp"
 #include "riptide/performance/profiling/symbolizer.hpp"
 #endif
 
@@ -86,7 +87,7 @@ struct MemoryMetricsRouter::State {
   // GET /debug/pprof/heap's encoded body for the shared profile it was written from: polls between two
   // dumps cost neither symbolization nor compression.
   std::mutex pprof_mutex;
-  HeapProfileCache::Profile pprof_body_profile;
+  std::weak_ptr<const HeapProfile> pprof_body_profile;  // names the profile without keeping it alive
   std::string pprof_body;
 #endif
 
@@ -132,6 +133,15 @@ struct MemoryMetricsRouter::State {
     return body;
   }
 
+  // The library's own heap from the leak detector's latest profile; empty when heap profiling is unavailable
+  // or before the first observation (never a made-up 0).
+  std::optional<SelfHeapEstimate> self_heap() const {
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
+    if (options.leak_detector && HeapProfilingControl::available()) return options.leak_detector->self_heap();
+#endif
+    return std::nullopt;
+  }
+
   // The sampler's latest snapshot (cheap); a fresh one when the sampler has not produced any yet.
   std::shared_ptr<const MemorySnapshot> latest_snapshot() const {
     auto latest = profiler->tracker().latest();
@@ -144,6 +154,9 @@ struct MemoryMetricsRouter::State {
     const MemorySnapshot snapshot = profiler->get_current_snapshot();
     nlohmann::json body = snapshot_to_json(snapshot);
     body["session_id"] = session_id;
+    const auto self = self_heap();
+    body["self_heap_bytes"] = self ? nlohmann::json(self->bytes) : nlohmann::json(nullptr);
+    body["self_heap_error_bytes"] = self ? nlohmann::json(self->error_bytes) : nlohmann::json(nullptr);
     return json_response(body);
   }
 
@@ -412,7 +425,9 @@ struct MemoryMetricsRouter::State {
     response.content_type = "application/octet-stream";
     {
       const std::lock_guard lock(pprof_mutex);
-      if (pprof_body_profile != profile.value()) {
+      const auto& current = profile.value();
+      if (pprof_body_profile.owner_before(current) || current.owner_before(pprof_body_profile) ||
+          pprof_body_profile.expired()) {
         pprof_body = write_pprof_heap_profile(*profile.value(), Symbolizer::shared());
         pprof_body_profile = profile.value();
       }
@@ -522,6 +537,34 @@ struct MemoryMetricsRouter::State {
     out.family("heap_profiling_available", MetricType::gauge,
                "1 when jemalloc's heap profiler runs in this process (leak figures need it).");
     out.sample(std::uint64_t{profiling ? 1U : 0U});
+    if (const auto self = self_heap()) {
+      out.family("self_heap_bytes", MetricType::gauge,
+                 "Heap bytes held by riptide-performance itself, not the host's values in its caches: a sampled "
+                 "estimate from jemalloc's heap profile (one standard deviation: riptide_self_heap_error_bytes).");
+      out.sample(self->bytes);
+      out.family("self_heap_error_bytes", MetricType::gauge,
+                 "One standard deviation of the sampling error of riptide_self_heap_bytes.");
+      out.sample(self->error_bytes);
+    }
+    const SymbolizerStats symbols = Symbolizer::shared().stats();
+    out.family("symbolizer_cache_bytes", MetricType::gauge,
+               "Estimated bytes of the symbolizer's frame cache (bounded by profiling.symbolizer_cache_max_bytes).");
+    out.sample(symbols.cache_bytes);
+    out.family("symbolizer_cache_evictions_total", MetricType::counter,
+               "Symbolized frames evicted to stay within profiling.symbolizer_cache_max_bytes.");
+    out.sample(symbols.evicted_frames);
+    if (symbols.dwarf_bytes) {
+      out.family("symbolizer_dwarf_bytes", MetricType::gauge,
+                 "Heap bytes libdw holds for the symbolizer's current session (bounded by "
+                 "profiling.symbolizer_dwarf_max_bytes).");
+      out.sample(*symbols.dwarf_bytes);
+    }
+    out.family("symbolizer_dwarf_rebuilds_total", MetricType::counter,
+               "Symbolizer sessions ended to free libdw's state at profiling.symbolizer_dwarf_max_bytes.");
+    out.sample(symbols.dwarf_rebuilds);
+    out.family("symbolizer_lookup_cpu_seconds_total", MetricType::counter,
+               "CPU time the symbolizer spent in libdw lookups (cache misses), all threads.");
+    out.sample(symbols.lookup_cpu_seconds);
     if (const auto report = leak_report(false); report && report->available) {
       out.family("leak_suspects", MetricType::gauge, "Allocation sites whose in-use bytes grow steadily.");
       out.sample(std::uint64_t{report->leak_count});
@@ -533,6 +576,12 @@ struct MemoryMetricsRouter::State {
       out.sample(std::uint64_t{static_cast<std::uint64_t>(report->severity)});
       out.family("leak_observations_total", MetricType::counter, "Heap profiles the leak detector has taken.");
       out.sample(std::uint64_t{report->observations});
+      out.family("leak_tracked_sites", MetricType::gauge,
+                 "Allocation sites with leak history (bounded by profiling.max_tracked_sites).");
+      out.sample(std::uint64_t{report->tracked_sites});
+      out.family("leak_dropped_sites_total", MetricType::counter,
+                 "Allocation sites whose leak history profiling.max_tracked_sites dropped (smallest first).");
+      out.sample(report->dropped_sites);
     }
 #endif
     router.write_transport_metrics(out);  // riptide_http_*: the serving http::Server's connection counters

@@ -65,6 +65,20 @@ MemorySnapshot MemoryProfiler::get_current_snapshot() {
   return tracker_->take_snapshot(/*refresh_epoch=*/true);
 }
 
+std::optional<SelfHeapEstimate> MemoryProfiler::self_heap() const {
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
+  if (leak_detector_ && HeapProfilingControl::available()) {
+    return leak_detector_->self_heap();
+  }
+#endif
+  return std::nullopt;
+}
+
+std::optional<std::uint64_t> MemoryProfiler::self_heap_bytes() const {
+  if (const auto estimate = self_heap()) return estimate->bytes;
+  return std::nullopt;
+}
+
 LeakReport MemoryProfiler::detect_leaks() {
 #if RIPTIDE_PERF_HAS_MEMORY_PROFILING
   if (leak_detector_) {

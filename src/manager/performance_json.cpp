@@ -116,6 +116,7 @@ void to_json(nlohmann::json& json, const Metrics& m) {
       {"memory_virtual_mb", optional_json(m.memory_virtual_mb)},
       {"heap_mb", optional_json(m.heap_mb)},
       {"heap_bytes", optional_json(m.heap_bytes)},
+      {"self_heap_bytes", optional_json(m.self_heap_bytes)},
       {"jemalloc", m.jemalloc_allocated_bytes ? nlohmann::json{{"allocated", optional_json(m.jemalloc_allocated_bytes)},
                                                                {"active", optional_json(m.jemalloc_active_bytes)},
                                                                {"metadata", optional_json(m.jemalloc_metadata_bytes)},

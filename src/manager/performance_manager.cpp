@@ -273,6 +273,7 @@ Metrics PerformanceManager::get_metrics() {
     m.jemalloc_mapped_bytes = snapshot->mapped_bytes;
     m.jemalloc_retained_bytes = snapshot->retained_bytes;
   }
+  m.self_heap_bytes = profiler_.self_heap_bytes();
 
   const HistogramSnapshot window = requests_.window();
   const HistogramSnapshot cumulative = requests_.cumulative();

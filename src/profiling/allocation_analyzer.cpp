@@ -16,8 +16,6 @@
 namespace riptide::performance {
 namespace {
 
-constexpr std::size_t kMaxStackFrames = 32;
-
 // Seconds since this process started, for a first rate when there is no earlier reading.
 double process_uptime_seconds() {
   std::ifstream stat("/proc/self/stat");
@@ -101,7 +99,11 @@ AllocationAnalyzer::AllocationAnalyzer(ProfilingConfig config, const Clock& cloc
       symbolizer_(symbolizer != nullptr ? symbolizer : &Symbolizer::shared()),
       top_n_(top_n),
       profiles_(profiles ? std::move(profiles) : std::make_shared<HeapProfileCache>(config_.dump_directory, clock)),
-      created_at_(clock.steady_now()) {}
+      created_at_(clock.steady_now()) {
+  if (symbolizer == nullptr) {
+    Symbolizer::shared().set_limits(symbolizer_limits(config_));
+  }
+}
 
 AllocationStats AllocationAnalyzer::analyze() {
   auto counters = read_allocation_counters();
@@ -137,17 +139,27 @@ AllocationStats AllocationAnalyzer::analyze(const std::optional<AllocationCounte
 
 void AllocationAnalyzer::rank_locked(const HeapProfile& profile, bool accumulates,
                                      const HeapProfileCache::Profile& keep) {
-  if (ranked_.profile.get() == &profile && ranked_.accumulates == accumulates) return;
+  const bool same_profile =
+      keep && keep.get() == &profile && !ranked_.profile.owner_before(keep) && !keep.owner_before(ranked_.profile);
+  if (same_profile && ranked_.accumulates == accumulates) return;
   ranked_ = rank_sites(profile, accumulates);
-  ranked_.profile = keep;  // null for a caller's own profile: ranked now, not kept
+  ranked_.profile = keep;  // empty for a caller's own profile: ranked now, never matched again
 }
 
 AllocationAnalyzer::RankedSites AllocationAnalyzer::rank_sites(const HeapProfile& profile, bool accumulates) const {
   RankedSites ranked;
   ranked.accumulates = accumulates;
   const auto sites = aggregate_by_site(profile, *symbolizer_);
+  // Rank on the numbers first and symbolize only the sites shown: symbolizing every site of a big profile
+  // would fill the symbolizer's cache with frames no report names.
+  struct Figures {
+    const HeapSite* site;
+    double count;
+    double bytes;
+    std::uint64_t samples;
+  };
   double total_bytes = 0;
-  std::vector<AllocationSite> all;
+  std::vector<Figures> all;
   all.reserve(sites.size());
   for (const auto& site : sites) {
     const double count = accumulates ? site.counts.alloc_objects : site.counts.live_objects;
@@ -157,35 +169,44 @@ AllocationAnalyzer::RankedSites AllocationAnalyzer::rank_sites(const HeapProfile
       continue;
     }
     total_bytes += bytes;
+    all.push_back({&site, count, bytes, samples});
+  }
+  const auto entry_of = [&](const Figures& figures) {
     AllocationSite entry;
-    const auto& frame = symbolizer_->resolve(site.address);
-    entry.location = frame.location();
-    entry.function = frame.function;
-    entry.file = frame.file;
-    entry.line = frame.line;
-    entry.count = static_cast<std::uint64_t>(std::llround(count));
-    entry.total_bytes = static_cast<std::uint64_t>(std::llround(bytes));
+    const auto frame = symbolizer_->resolve(figures.site->address);
+    entry.location = frame->location();
+    entry.function = frame->function;
+    entry.file = frame->file;
+    entry.line = frame->line;
+    entry.count = static_cast<std::uint64_t>(std::llround(figures.count));
+    entry.total_bytes = static_cast<std::uint64_t>(std::llround(figures.bytes));
     entry.average_size = entry.count > 0 ? entry.total_bytes / entry.count : 0;
-    entry.relative_error = 1.0 / std::sqrt(static_cast<double>(samples));
-    entry.stack.reserve(std::min(site.stack.size(), kMaxStackFrames));
-    for (std::size_t i = 0; i < site.stack.size() && i < kMaxStackFrames; ++i) {
-      entry.stack.push_back(symbolizer_->resolve(site.stack[i]).location());
+    entry.relative_error = 1.0 / std::sqrt(static_cast<double>(figures.samples));
+    entry.percentage_of_total = total_bytes > 0 ? 100.0 * figures.bytes / total_bytes : 0;
+    const auto& stack = figures.site->stack;
+    entry.stack.reserve(std::min(stack.size(), kMaxSiteStackFrames));
+    for (std::size_t i = 0; i < stack.size() && i < kMaxSiteStackFrames; ++i) {
+      entry.stack.push_back(symbolizer_->resolve(stack[i])->location());
     }
-    all.push_back(std::move(entry));
-  }
-  for (auto& entry : all) {
-    entry.percentage_of_total = total_bytes > 0 ? 100.0 * static_cast<double>(entry.total_bytes) / total_bytes : 0;
-  }
+    return entry;
+  };
   const auto top = [&](auto key) {
-    std::vector<AllocationSite> sorted = all;
-    const auto n = std::min(top_n_, sorted.size());
-    std::partial_sort(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(n), sorted.end(),
-                      [&](const AllocationSite& a, const AllocationSite& b) { return key(a) > key(b); });
-    sorted.resize(n);
+    const auto n = std::min(top_n_, all.size());
+    // Ties broken by site address so the two lists and repeated rankings agree.
+    std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(),
+                      [&](const Figures& a, const Figures& b) {
+                        const auto ka = key(a);
+                        const auto kb = key(b);
+                        return ka != kb ? ka > kb : a.site->address < b.site->address;
+                      });
+    std::vector<AllocationSite> sorted;
+    sorted.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) sorted.push_back(entry_of(all[i]));
     return sorted;
   };
-  ranked.by_count = top([](const AllocationSite& s) { return s.count; });
-  ranked.by_bytes = top([](const AllocationSite& s) { return s.total_bytes; });
+  ranked.by_count = top([](const Figures& f) { return std::llround(f.count); });
+  ranked.by_bytes = top([](const Figures& f) { return std::llround(f.bytes); });
+  symbolizer_->trim();
   return ranked;
 }
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -91,7 +92,7 @@ ProfilingResult<HeapProfile> capture_heap_profile(const std::string& dump_direct
 
 std::size_t first_caller_frame(const std::vector<std::uint64_t>& frames, Symbolizer& symbolizer) {
   std::size_t index = 0;
-  while (index < frames.size() && is_allocator_frame(symbolizer.resolve(frames[index]))) {
+  while (index < frames.size() && (symbolizer.classify(frames[index]) & kFrameAllocator) != 0) {
     ++index;
   }
   return index;
@@ -126,7 +127,9 @@ std::vector<HeapSite> aggregate_by_site(const HeapProfile& profile, Symbolizer& 
     const double weight = counts.live_bytes + counts.alloc_bytes;
     if (weight > heaviest[it->second]) {
       heaviest[it->second] = weight;
-      site.stack.assign(stack.frames.begin() + static_cast<std::ptrdiff_t>(first), stack.frames.end());
+      const std::size_t kept = std::min(stack.frames.size() - first, kMaxSiteStackFrames);
+      site.stack.assign(stack.frames.begin() + static_cast<std::ptrdiff_t>(first),
+                        stack.frames.begin() + static_cast<std::ptrdiff_t>(first + kept));
     }
   }
   return sites;

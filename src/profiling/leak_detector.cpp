@@ -23,7 +23,6 @@
 namespace riptide::performance {
 namespace {
 
-constexpr std::size_t kMaxStackFrames = 32;
 // Records of recent sampled allocations kept by jemalloc for ages; each costs ~100 bytes plus its stack.
 constexpr long kRecentAllocMax = 4096;
 
@@ -38,23 +37,26 @@ struct Fit {
   double r_squared = 0;
 };
 
-template <typename Points>
-Fit least_squares(const Points& points) {
-  const double n = static_cast<double>(points.size());
+// Least-squares slope of in-use bytes over time: `point(i)` gives (t_sec, live_bytes) of the i-th of n.
+template <typename PointAt>
+Fit least_squares(std::size_t count, PointAt point) {
+  const double n = static_cast<double>(count);
   double mean_t = 0;
   double mean_y = 0;
-  for (const auto& p : points) {
-    mean_t += p.t_sec;
-    mean_y += p.live_bytes;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto [t, y] = point(i);
+    mean_t += t;
+    mean_y += y;
   }
   mean_t /= n;
   mean_y /= n;
   double stt = 0;
   double sty = 0;
   double syy = 0;
-  for (const auto& p : points) {
-    const double dt = p.t_sec - mean_t;
-    const double dy = p.live_bytes - mean_y;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto [t, y] = point(i);
+    const double dt = t - mean_t;
+    const double dy = y - mean_y;
     stt += dt * dt;
     sty += dt * dy;
     syy += dy * dy;
@@ -177,7 +179,11 @@ LeakDetector::LeakDetector(ProfilingConfig config, const Clock& clock, Symbolize
       observer_("riptide-leaks",
                 std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                     std::chrono::duration<double>(std::max(config_.leak_detection_interval_sec, 0.001))),
-                [this] { observe_and_publish(); }) {}
+                [this] { observe_and_publish(); }) {
+  if (symbolizer == nullptr) {
+    Symbolizer::shared().set_limits(symbolizer_limits(config_));
+  }
+}
 
 LeakDetector::~LeakDetector() {
   stop();
@@ -193,10 +199,39 @@ std::optional<ProfilingError> LeakDetector::observe() {
 }
 
 void LeakDetector::observe(const HeapProfile& profile) {
-  const auto sites = aggregate_by_site(profile, *symbolizer_);  // symbolizes outside the history lock
+  // Symbolization and classification run outside the history lock.
+  const auto sites = aggregate_by_site(profile, *symbolizer_);
+  auto self = estimate_self_heap(profile, *symbolizer_);
+  symbolizer_->trim();
   const double t_sec = std::chrono::duration<double>(clock_.steady_now() - origin_).count();
   std::lock_guard lock(mutex_);
   record_locked(sites, t_sec, profile.sample_period);
+  self_heap_ = std::move(self);
+}
+
+std::optional<SelfHeapEstimate> LeakDetector::self_heap() const {
+  std::lock_guard lock(mutex_);
+  return self_heap_;
+}
+
+bool LeakDetector::push_locked(SiteHistory& history, Sample sample) const {
+  const std::size_t cap = config_.max_history_per_site;
+  if (history.samples.size() < cap) {
+    if (history.samples.size() == history.samples.capacity()) {
+      history.samples.reserve(std::min(cap, std::max<std::size_t>(4, 2 * history.samples.size())));
+    }
+    history.samples.push_back(sample);
+    return false;
+  }
+  history.samples[history.head] = sample;
+  history.head = static_cast<std::uint32_t>((history.head + 1) % cap);
+  return true;
+}
+
+double LeakDetector::time_of_locked(const SiteHistory& history, std::size_t i) const {
+  // The i-th oldest sample belongs to observation observations_ - size + 1 + i.
+  const std::uint64_t observation = observations_ - history.size() + 1 + i;
+  return observation_times_[observation % observation_times_.size()];
 }
 
 void LeakDetector::record_locked(const std::vector<HeapSite>& sites, double t_sec, std::uint64_t period) {
@@ -204,40 +239,41 @@ void LeakDetector::record_locked(const std::vector<HeapSite>& sites, double t_se
     sites_.clear();  // counts sampled at another rate are not comparable (prof.reset also zeroes them)
     sample_period_ = period;
   }
-  make_room_locked(sites);
+  const auto refused = make_room_locked(sites);
   ++observations_;
+  observation_times_.resize(config_.max_history_per_site);
+  observation_times_[observations_ % observation_times_.size()] = t_sec;
   for (const auto& site : sites) {
-    if (!(site.counts.live_bytes > 0)) {
+    if (!(site.counts.live_bytes > 0) || refused.contains(site.address)) {
       continue;
     }
     auto it = sites_.find(site.address);
     if (it == sites_.end()) {
-      if (sites_.size() >= config_.max_tracked_sites) {
-        continue;  // make_room_locked freed what it could without dropping a site live in this dump
-      }
       it = sites_.emplace(site.address, SiteHistory{}).first;
-      it->second.first_growth_t_sec = t_sec;
+      it->second.first_seen_t_sec = t_sec;
     }
     auto& history = it->second;
-    history.points.push_back(Point{t_sec, site.counts.live_bytes, site.counts.live_objects});
-    if (history.points.size() > kMaxPointsPerSite) {
-      history.points.pop_front();
+    if (push_locked(history,
+                    Sample{static_cast<float>(site.counts.live_bytes), static_cast<float>(site.counts.live_objects)})) {
+      ++dropped_points_;
     }
-    history.stack = site.stack;
+    if (history.stack != site.stack) {
+      history.stack = site.stack;  // at most kMaxSiteStackFrames
+    }
     history.sampled_live_objects = site.counts.sampled_live_objects;
     history.last_seen_observation = observations_;
   }
-  // Sites absent from this dump hold nothing now; record the zero so a freed site's slope falls.
+  // Sites absent from this dump hold nothing now; record the zero so a freed site's slope falls. A site
+  // absent for a whole history holds only zeros: forget it.
   for (auto it = sites_.begin(); it != sites_.end();) {
     auto& history = it->second;
     if (history.last_seen_observation != observations_) {
-      if (observations_ - history.last_seen_observation > kMaxPointsPerSite) {
+      if (observations_ - history.last_seen_observation > config_.max_history_per_site) {
         it = sites_.erase(it);
         continue;
       }
-      history.points.push_back(Point{t_sec, 0, 0});
-      if (history.points.size() > kMaxPointsPerSite) {
-        history.points.pop_front();
+      if (push_locked(history, Sample{})) {
+        ++dropped_points_;
       }
       history.sampled_live_objects = 0;
     }
@@ -245,33 +281,67 @@ void LeakDetector::record_locked(const std::vector<HeapSite>& sites, double t_se
   }
 }
 
-// Frees room for this dump's new sites in one pass (O(n log n), not one scan per newcomer): the sites
-// absent from the dump go first, least recently seen then smallest, so the bound holds however many
-// sites churn and a site live now is never dropped for a newcomer.
-void LeakDetector::make_room_locked(const std::vector<HeapSite>& sites) {
-  std::unordered_set<std::uint64_t> live;
+// Frees room for this dump's new sites in one pass (O(n log n), not one scan per newcomer), dropping the
+// least useful histories first: sites absent from the dump (least recently seen, then smallest), then the
+// sites holding the fewest bytes now, tracked or new (a newcomer loses a tie). Every drop is counted.
+std::unordered_set<std::uint64_t> LeakDetector::make_room_locked(const std::vector<HeapSite>& sites) {
+  std::unordered_set<std::uint64_t> refused;
+  std::size_t live = 0;
   std::size_t newcomers = 0;
   for (const auto& site : sites) {
     if (!(site.counts.live_bytes > 0)) continue;
-    live.insert(site.address);
+    ++live;
     if (!sites_.contains(site.address)) ++newcomers;
   }
-  if (sites_.size() + newcomers <= config_.max_tracked_sites) return;
+  if (sites_.size() + newcomers <= config_.max_tracked_sites) return refused;
   std::size_t excess = sites_.size() + newcomers - config_.max_tracked_sites;
-  std::vector<std::unordered_map<std::uint64_t, SiteHistory>::iterator> absent;
-  for (auto it = sites_.begin(); it != sites_.end(); ++it) {
-    if (!live.contains(it->first)) absent.push_back(it);
+  dropped_sites_ += excess;
+
+  std::unordered_set<std::uint64_t> live_addresses;
+  live_addresses.reserve(live);
+  for (const auto& site : sites) {
+    if (site.counts.live_bytes > 0) live_addresses.insert(site.address);
   }
-  excess = std::min(excess, absent.size());
-  const auto older_or_smaller = [](const auto& a, const auto& b) {
-    if (a->second.last_seen_observation != b->second.last_seen_observation) {
-      return a->second.last_seen_observation < b->second.last_seen_observation;
-    }
-    return a->second.points.back().live_bytes < b->second.points.back().live_bytes;
+  using Iterator = std::unordered_map<std::uint64_t, SiteHistory>::iterator;
+  std::vector<Iterator> absent;
+  for (auto it = sites_.begin(); it != sites_.end(); ++it) {
+    if (!live_addresses.contains(it->first)) absent.push_back(it);
+  }
+  const std::size_t from_absent = std::min(excess, absent.size());
+  std::partial_sort(absent.begin(), absent.begin() + static_cast<std::ptrdiff_t>(from_absent), absent.end(),
+                    [](const Iterator& a, const Iterator& b) {
+                      if (a->second.last_seen_observation != b->second.last_seen_observation) {
+                        return a->second.last_seen_observation < b->second.last_seen_observation;
+                      }
+                      return a->second.back().live_bytes < b->second.back().live_bytes;
+                    });
+  for (std::size_t i = 0; i < from_absent; ++i) sites_.erase(absent[i]);
+  excess -= from_absent;
+  if (excess == 0) return refused;
+
+  // Every remaining history is live in this dump: the smallest now go, newcomers before tracked sites.
+  struct Candidate {
+    double bytes;
+    bool newcomer;
+    std::uint64_t address;
   };
-  std::partial_sort(absent.begin(), absent.begin() + static_cast<std::ptrdiff_t>(excess), absent.end(),
-                    older_or_smaller);
-  for (std::size_t i = 0; i < excess; ++i) sites_.erase(absent[i]);
+  std::vector<Candidate> candidates;
+  candidates.reserve(live);
+  for (const auto& site : sites) {
+    if (!(site.counts.live_bytes > 0)) continue;
+    candidates.push_back({site.counts.live_bytes, !sites_.contains(site.address), site.address});
+  }
+  const std::size_t drop = std::min(excess, candidates.size());
+  std::nth_element(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(drop), candidates.end(),
+                   [](const Candidate& a, const Candidate& b) {
+                     if (a.bytes != b.bytes) return a.bytes < b.bytes;
+                     return a.newcomer && !b.newcomer;
+                   });
+  for (std::size_t i = 0; i < drop; ++i) {
+    refused.insert(candidates[i].address);  // not re-admitted by this dump
+    if (!candidates[i].newcomer) sites_.erase(candidates[i].address);
+  }
+  return refused;
 }
 
 LeakReport LeakDetector::analyze() const {
@@ -284,6 +354,10 @@ LeakReport LeakDetector::analyze_locked() const {
   report.timestamp = clock_.system_now();
   report.observations = static_cast<std::uint32_t>(observations_);
   report.tracked_sites = static_cast<std::uint32_t>(sites_.size());
+  report.max_tracked_sites = config_.max_tracked_sites;
+  report.dropped_sites = dropped_sites_;
+  report.max_history_per_site = config_.max_history_per_site;
+  report.dropped_history_points = dropped_points_;
   report.sample_interval_bytes = sample_period_;
   report.interval_sec = config_.leak_detection_interval_sec;
   report.available = observations_ > 0 || HeapProfilingControl::available();
@@ -306,35 +380,37 @@ LeakReport LeakDetector::analyze_locked() const {
     return *recent;
   };
   for (const auto& [address, history] : sites_) {
-    if (history.points.size() < std::max<std::uint32_t>(config_.leak_min_observations, 2)) {
+    if (history.size() < std::max<std::uint32_t>(config_.leak_min_observations, 2)) {
       continue;
     }
-    const double current = history.points.back().live_bytes;
+    const double current = history.back().live_bytes;
     if (current < static_cast<double>(config_.leak_min_bytes)) {
       continue;
     }
-    const Fit fit = least_squares(history.points);
+    const Fit fit = least_squares(history.size(), [&](std::size_t i) {
+      return std::pair<double, double>{time_of_locked(history, i), history.at(i).live_bytes};
+    });
     if (fit.slope < config_.leak_min_growth_bytes_per_sec || fit.r_squared < config_.leak_min_r_squared) {
       continue;
     }
     MemoryLeak leak;
-    const auto& frame = symbolizer_->resolve(address);
-    leak.location = frame.location();
-    leak.function = frame.function;
-    leak.file = frame.file;
-    leak.line = frame.line;
+    const auto frame = symbolizer_->resolve(address);
+    leak.location = frame->location();
+    leak.function = frame->function;
+    leak.file = frame->file;
+    leak.line = frame->line;
     leak.size = static_cast<std::uint64_t>(std::llround(current));
-    leak.objects = static_cast<std::uint64_t>(std::llround(history.points.back().live_objects));
+    leak.objects = static_cast<std::uint64_t>(std::llround(history.back().live_objects));
     leak.growth_rate = fit.slope;
     leak.r_squared = fit.r_squared;
-    leak.observations = static_cast<std::uint32_t>(history.points.size());
+    leak.observations = static_cast<std::uint32_t>(history.size());
     leak.relative_error =
         history.sampled_live_objects > 0 ? 1.0 / std::sqrt(static_cast<double>(history.sampled_live_objects)) : 1.0;
     // More observations and more samples make the verdict firmer; the fit quality caps it.
-    const double depth = 1.0 - std::exp(-static_cast<double>(history.points.size()) /
+    const double depth = 1.0 - std::exp(-static_cast<double>(history.size()) /
                                         static_cast<double>(std::max<std::uint32_t>(config_.leak_min_observations, 1)));
     leak.confidence = std::clamp(fit.r_squared * depth * (1.0 - std::min(leak.relative_error, 1.0)), 0.0, 1.0);
-    const double first_sec = history.first_growth_t_sec.value_or(history.points.front().t_sec);
+    const double first_sec = history.first_seen_t_sec;
     auto allocation_time = report.timestamp - std::chrono::duration_cast<std::chrono::system_clock::duration>(
                                                   std::chrono::duration<double>(now_sec - first_sec));
     if (const auto found = recent_records().find(address);
@@ -343,13 +419,14 @@ LeakReport LeakDetector::analyze_locked() const {
     }
     leak.allocation_time = allocation_time;
     leak.age = std::chrono::duration_cast<std::chrono::seconds>(report.timestamp - allocation_time);
-    for (std::size_t i = 0; i < history.stack.size() && i < kMaxStackFrames; ++i) {
-      leak.stack.push_back(symbolizer_->resolve(history.stack[i]).location());
+    for (std::size_t i = 0; i < history.stack.size() && i < kMaxSiteStackFrames; ++i) {
+      leak.stack.push_back(symbolizer_->resolve(history.stack[i])->location());
     }
     report.total_leaked_bytes += leak.size;
     report.total_growth_rate += leak.growth_rate;
     report.leaks.push_back(std::move(leak));
   }
+  symbolizer_->trim();
   std::sort(report.leaks.begin(), report.leaks.end(),
             [](const MemoryLeak& a, const MemoryLeak& b) { return a.size > b.size; });
   report.leak_count = static_cast<std::uint32_t>(report.leaks.size());
@@ -387,6 +464,7 @@ void LeakDetector::clear() {
   std::lock_guard lock(mutex_);
   sites_.clear();
   observations_ = 0;
+  self_heap_.reset();
 }
 
 bool LeakDetector::running() const {

@@ -144,14 +144,14 @@ std::string write_pprof_heap_profile(const HeapProfile& profile, Symbolizer& sym
     if (!inserted) {
       return it->second;
     }
-    const auto& frame = symbolizer.resolve(address);
-    const auto [fit, new_function] = function_ids.try_emplace({frame.function, frame.file}, function_ids.size() + 1);
+    const auto frame = symbolizer.resolve(address);
+    const auto [fit, new_function] = function_ids.try_emplace({frame->function, frame->file}, function_ids.size() + 1);
     if (new_function) {
       protozero::pbf_writer function(functions, profile_field::kFunction);
       function.add_uint64(function_field::kId, fit->second);
-      function.add_int64(function_field::kName, strings.index(frame.function));
-      function.add_int64(function_field::kSystemName, strings.index(frame.function));
-      function.add_int64(function_field::kFilename, strings.index(frame.file));
+      function.add_int64(function_field::kName, strings.index(frame->function));
+      function.add_int64(function_field::kSystemName, strings.index(frame->function));
+      function.add_int64(function_field::kFilename, strings.index(frame->file));
     }
     protozero::pbf_writer location(locations, profile_field::kLocation);
     location.add_uint64(location_field::kId, it->second);
@@ -162,7 +162,7 @@ std::string write_pprof_heap_profile(const HeapProfile& profile, Symbolizer& sym
     {
       protozero::pbf_writer line(location, location_field::kLine);
       line.add_uint64(line_field::kFunctionId, fit->second);
-      line.add_int64(line_field::kLine, frame.line);
+      line.add_int64(line_field::kLine, frame->line);
     }
     return it->second;
   };
@@ -187,6 +187,7 @@ std::string write_pprof_heap_profile(const HeapProfile& profile, Symbolizer& sym
     sample.add_packed_uint64(sample_field::kLocationId, ids.begin(), ids.end());
     sample.add_packed_int64(sample_field::kValue, std::begin(values), std::end(values));
   }
+  symbolizer.trim();
   buffer.append(locations_buffer);  // repeated fields may appear in any order on the wire
   buffer.append(functions_buffer);
 
@@ -235,7 +236,7 @@ std::string write_folded_stacks(const HeapProfile& profile, Symbolizer& symboliz
     }
     line.clear();
     for (std::size_t i = stack.frames.size(); i-- > first;) {
-      std::string name = symbolizer.resolve(stack.frames[i]).function;
+      std::string name = symbolizer.resolve(stack.frames[i])->function;
       for (char& c : name) {
         if (c == ';' || c == '\n') {
           c = ':';  // ';' separates frames and ' ' precedes the value in the folded format
@@ -248,6 +249,7 @@ std::string write_folded_stacks(const HeapProfile& profile, Symbolizer& symboliz
     }
     folded[line] += amount;
   }
+  symbolizer.trim();
   std::string out;
   for (const auto& [stack, amount] : folded) {
     out += stack;

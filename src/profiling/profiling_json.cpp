@@ -48,6 +48,10 @@ nlohmann::json to_json(const LeakReport& report) {
       {"available", report.available},
       {"observations", report.observations},
       {"tracked_sites", report.tracked_sites},
+      {"max_tracked_sites", report.max_tracked_sites},
+      {"dropped_sites", report.dropped_sites},
+      {"max_history_per_site", report.max_history_per_site},
+      {"dropped_history_points", report.dropped_history_points},
       {"sample_interval_bytes", report.sample_interval_bytes},
       {"interval_sec", report.interval_sec},
   };

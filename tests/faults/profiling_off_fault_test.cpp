@@ -123,6 +123,16 @@ TEST_F(ProfilingOff, EveryProfilingEndpointSaysWhy) {
   if (!status.available) {
     EXPECT_EQ(health["leak_severity"], "unknown");
   }
+
+  // The library's own heap rests on the heap profile: without it the figure is absent, never a made-up 0.
+  if (!status.available) {
+    EXPECT_FALSE(profiler_->self_heap_bytes());
+    const json snapshot = json::parse(get("/metrics/memory/snapshot").body);
+    ASSERT_TRUE(snapshot.contains("self_heap_bytes"));
+    EXPECT_TRUE(snapshot["self_heap_bytes"].is_null()) << snapshot["self_heap_bytes"];
+    EXPECT_TRUE(snapshot["self_heap_error_bytes"].is_null());
+    EXPECT_EQ(get("/metrics").body.find("riptide_self_heap_bytes"), std::string::npos);
+  }
 }
 
 }  // namespace

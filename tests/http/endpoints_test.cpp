@@ -129,7 +129,15 @@ void expect_json_error(const test::HttpResponse& response, int status, const std
 
 }  // namespace
 
+// The leak detector's first observation (start_profiling() takes one at once) gives self_heap_bytes.
+bool wait_for_self_heap(const rp::MemoryProfiler& profiler) {
+  for (int i = 0; i < 200 && !profiler.self_heap_bytes(); ++i) std::this_thread::sleep_for(50ms);
+  return profiler.self_heap_bytes().has_value();
+}
+
 TEST_F(EndpointsTest, SnapshotHasEverySpecField) {
+  const bool self_heap = jemalloc_serves_malloc() && wait_for_self_heap(*profiler);
+  EXPECT_EQ(self_heap, jemalloc_serves_malloc()) << "heap profiling is on in this executable";
   const auto response = get("/metrics/memory/snapshot");
   ASSERT_EQ(response.status, 200) << response.body;
   EXPECT_EQ(response.header("Content-Type").value_or(""), "application/json");
@@ -150,6 +158,18 @@ TEST_F(EndpointsTest, SnapshotHasEverySpecField) {
     EXPECT_EQ(body["allocator"], "jemalloc");
   } else {
     EXPECT_NE(body["allocator"], "jemalloc");
+  }
+  // The library's own heap: a sampled estimate when heap profiling runs, else null (never a made-up 0).
+  ASSERT_TRUE(body.contains("self_heap_bytes"));
+  ASSERT_TRUE(body.contains("self_heap_error_bytes"));
+  if (self_heap) {
+    test::expect_uint(body, "self_heap_bytes");
+    test::expect_uint(body, "self_heap_error_bytes");
+    EXPECT_GT(body["self_heap_bytes"].get<std::uint64_t>(), 0U);
+    EXPECT_LT(body["self_heap_bytes"].get<std::uint64_t>(), body["current_usage"].get<std::uint64_t>());
+  } else {
+    EXPECT_TRUE(body["self_heap_bytes"].is_null()) << body["self_heap_bytes"];
+    EXPECT_TRUE(body["self_heap_error_bytes"].is_null());
   }
   expect_json_error(get("/metrics/memory/snapshot?x=1"), 400, "invalid_parameter");
 }
@@ -413,6 +433,9 @@ TEST_F(EndpointsTest, PrometheusMetricsPassPromtool) {
   start(std::move(options));
   std::this_thread::sleep_for(200ms);
   (void)get("/metrics/memory/leaks");  // so the leak families have a report
+  if (jemalloc_serves_malloc()) {
+    ASSERT_TRUE(wait_for_self_heap(*profiler));
+  }
   const auto response = get("/metrics");
   ASSERT_EQ(response.status, 200);
   EXPECT_EQ(response.header("Content-Type").value_or(""), "text/plain; version=0.0.4; charset=utf-8");
@@ -423,9 +446,25 @@ TEST_F(EndpointsTest, PrometheusMetricsPassPromtool) {
   // Families only jemalloc can fill (left out, not zero, without it).
   for (const char* family :
        {"riptide_jemalloc_resident_bytes", "riptide_jemalloc_retained_bytes", "riptide_allocations_total",
-        "riptide_deallocations_total", "riptide_leak_suspects", "riptide_leaked_bytes"}) {
+        "riptide_deallocations_total", "riptide_leak_suspects", "riptide_leaked_bytes", "riptide_self_heap_bytes",
+        "riptide_self_heap_error_bytes", "riptide_leak_tracked_sites", "riptide_leak_dropped_sites_total"}) {
     EXPECT_EQ(response.body.find(std::string{"# TYPE "} + family + " ") != std::string::npos, jemalloc_serves_malloc())
         << family;
+  }
+  // The library's own heap says what it is: an estimate from samples.
+  if (jemalloc_serves_malloc()) {
+    const auto help = response.body.find("# HELP riptide_self_heap_bytes ");
+    ASSERT_NE(help, std::string::npos);
+    const std::string help_line = response.body.substr(help, response.body.find('\n', help) - help);
+    EXPECT_NE(help_line.find("sampled estimate"), std::string::npos) << help_line;
+    const auto value_at = response.body.find("\nriptide_self_heap_bytes ");
+    ASSERT_NE(value_at, std::string::npos);
+    EXPECT_GT(std::stoull(response.body.substr(value_at + 25)), 0U);
+  }
+  for (const char* family :
+       {"riptide_symbolizer_cache_bytes", "riptide_symbolizer_cache_evictions_total",
+        "riptide_symbolizer_dwarf_rebuilds_total", "riptide_symbolizer_lookup_cpu_seconds_total"}) {
+    EXPECT_NE(response.body.find(std::string{"# TYPE "} + family + " "), std::string::npos) << family;
   }
   const std::string promtool = env("RIPTIDE_PERF_TEST_PROMTOOL");
   if (promtool.empty() || !std::filesystem::exists(promtool)) GTEST_SKIP() << "promtool not found";

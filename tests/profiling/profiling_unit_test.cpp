@@ -10,6 +10,7 @@
 #include <string>
 #include <chrono>
 #include <thread>
+#include <vector>
 
 #include "riptide/performance/core/features.hpp"
 #include "riptide/performance/profiling/allocation_analyzer.hpp"
@@ -153,23 +154,26 @@ TEST(Unbias, MatchesJeprofFormula) {
 TEST(Symbolizer, GivesFunctionFileAndLineOfAKnownCall) {
   rp::Symbolizer symbolizer;
   const auto address = reinterpret_cast<std::uintptr_t>(symbolizer_known_caller());
-  const auto& frame = symbolizer.resolve(address);
+  const auto frame_ptr = symbolizer.resolve(address);
+  const auto& frame = *frame_ptr;
   EXPECT_TRUE(frame.has_symbol);
   EXPECT_EQ(frame.function, "symbolizer_known_caller()");
   EXPECT_TRUE(frame.file.ends_with("profiling_unit_test.cpp")) << frame.file;
   EXPECT_EQ(frame.line, static_cast<std::uint32_t>(g_known_call_line));
   EXPECT_NE(frame.location().find("symbolizer_known_caller() ("), std::string::npos) << frame.location();
   // Cached: the same object comes back.
-  EXPECT_EQ(&symbolizer.resolve(address), &frame);
+  EXPECT_EQ(symbolizer.resolve(address).get(), &frame);
   EXPECT_EQ(symbolizer.cache_size(), 1u);
 }
 
 TEST(Symbolizer, DemanglesAndRecognisesAllocatorFrames) {
   rp::Symbolizer symbolizer;
-  const auto& frame = symbolizer.resolve(reinterpret_cast<std::uintptr_t>(&rp::parse_heap_profile) + 1);
+  const auto held = symbolizer.resolve(reinterpret_cast<std::uintptr_t>(&rp::parse_heap_profile) + 1);
+  const auto& frame = *held;
   EXPECT_TRUE(frame.function.starts_with("riptide::performance::parse_heap_profile(")) << frame.function;
   EXPECT_TRUE(rp::is_allocator_frame(frame));  // this library's own frames are skipped
-  const auto& unknown = symbolizer.resolve(0x10);
+  const auto unknown_held = symbolizer.resolve(0x10);
+  const auto& unknown = *unknown_held;
   EXPECT_FALSE(unknown.has_symbol);
   EXPECT_EQ(unknown.function, "0x10");
   rp::SymbolizedFrame fake;
@@ -185,6 +189,82 @@ TEST(Symbolizer, DemanglesAndRecognisesAllocatorFrames) {
   fake.function = "je_malloc_default";
   fake.module = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
   EXPECT_TRUE(rp::is_allocator_frame(fake));
+}
+
+// --- The symbolizer's bounds (docs/profiling.md, "The library's own memory").
+
+namespace {
+
+// Code addresses of this executable (riptide's own functions, with symbols and line info), 64 bytes apart.
+std::vector<std::uint64_t> code_addresses(std::size_t count) {
+  std::vector<std::uint64_t> addresses;
+  const auto base = reinterpret_cast<std::uintptr_t>(&rp::parse_heap_profile);
+  for (std::size_t i = 0; i < count; ++i) addresses.push_back(base + 1 + 64 * i);
+  return addresses;
+}
+
+}  // namespace
+
+TEST(SymbolizerBounds, FrameCacheStaysWithinItsBytesAndKeepsWhatIsUsed) {
+  rp::Symbolizer symbolizer({.max_cache_bytes = 128 * 1024});
+  const auto hot = reinterpret_cast<std::uintptr_t>(symbolizer_known_caller());
+  const auto hot_frame = symbolizer.resolve(hot);
+  const auto addresses = code_addresses(1500);
+  for (const auto address : addresses) {
+    (void)symbolizer.resolve(address);
+    EXPECT_EQ(symbolizer.resolve(hot), hot_frame) << "the frame used all along is never evicted";
+    ASSERT_LE(symbolizer.stats().cache_bytes, 96U * 1024) << "3/4 of the budget holds frames";
+  }
+  const auto stats = symbolizer.stats();
+  EXPECT_EQ(stats.lookups, 1 + addresses.size()) << "the hot frame was looked up once";
+  EXPECT_LT(stats.cached_frames, addresses.size());
+  EXPECT_GT(stats.evicted_frames, 0U);
+  EXPECT_EQ(stats.cached_frames + stats.evicted_frames, 1 + addresses.size()) << "every drop is counted";
+  // An evicted frame is looked up again and comes back the same.
+  const auto again = symbolizer.resolve(addresses.front());
+  EXPECT_EQ(symbolizer.stats().lookups, stats.lookups + 1);
+  EXPECT_EQ(again->address, addresses.front());
+  EXPECT_TRUE(again->has_symbol);
+  // Lowering the bound evicts at once.
+  symbolizer.set_limits({.max_cache_bytes = 64 * 1024});
+  EXPECT_LE(symbolizer.stats().cache_bytes, 48U * 1024);
+  EXPECT_GT(symbolizer.stats().evicted_frames, stats.evicted_frames);
+}
+
+TEST(SymbolizerBounds, ClassTableStaysWithinItsShareAndKeepsWhatIsUsed) {
+  rp::Symbolizer symbolizer({.max_cache_bytes = 64 * 1024});  // a quarter, 16 KiB, for classes
+  const auto hot = reinterpret_cast<std::uintptr_t>(&rp::parse_heap_profile) + 1;
+  ASSERT_NE(symbolizer.classify(hot) & rp::kFrameLibrary, 0);
+  constexpr std::uint64_t kAddresses = 5000;
+  for (std::uint64_t i = 0; i < kAddresses; ++i) {
+    (void)symbolizer.classify(0x1000 + 16 * i);  // outside every module
+    ASSERT_NE(symbolizer.classify(hot) & rp::kFrameLibrary, 0);
+  }
+  const auto stats = symbolizer.stats();
+  EXPECT_LE(stats.class_table_bytes, 16U * 1024);
+  EXPECT_LT(stats.classified_addresses, kAddresses);
+  EXPECT_EQ(stats.classified_addresses + stats.dropped_classes, 1 + kAddresses) << "every drop is counted";
+  EXPECT_EQ(stats.lookups, 1 + kAddresses) << "the hot address was classified once";
+  EXPECT_EQ(stats.cached_frames, 0U);
+}
+
+TEST(SymbolizerBounds, DwarfStateOverItsBoundEndsTheSessionAtTrim) {
+  rp::Symbolizer symbolizer({.max_dwarf_bytes = 256 * 1024});
+  for (const auto address : code_addresses(400)) (void)symbolizer.resolve(address);
+  const auto grown = symbolizer.stats();
+  if (!grown.dwarf_bytes) GTEST_SKIP() << "libdw's heap is measured with jemalloc's per-thread counters only";
+  if (*grown.dwarf_bytes <= 256 * 1024 && grown.dwarf_rebuilds == 0) {
+    GTEST_SKIP() << "this executable's DWARF stayed below 256 KiB (" << *grown.dwarf_bytes << " bytes)";
+  }
+  symbolizer.trim();
+  const auto trimmed = symbolizer.stats();
+  EXPECT_GE(trimmed.dwarf_rebuilds, 1U);
+  EXPECT_EQ(trimmed.dwarf_bytes.value_or(1), 0U) << "the session and all libdw held for it are gone";
+  // The next miss opens a new session and symbolizes as before.
+  const auto frame = symbolizer.resolve(reinterpret_cast<std::uintptr_t>(symbolizer_known_caller()));
+  EXPECT_EQ(frame->function, "symbolizer_known_caller()");
+  EXPECT_EQ(frame->line, static_cast<std::uint32_t>(g_known_call_line));
+  EXPECT_GT(symbolizer.stats().dwfl_sessions, trimmed.dwfl_sessions);
 }
 
 // --- Leak analysis over synthetic profiles with a manual clock.
@@ -289,6 +369,72 @@ TEST(LeakDetector, ALiveLeakSurvivesAChurnOfNewSitesBeyondTheBound) {
   ASSERT_EQ(report.leak_count, 1u) << rp::to_json(report).dump(2);
   EXPECT_EQ(report.leaks.front().function, "0xa00");
   EXPECT_EQ(report.leaks.front().observations, 8u);
+}
+
+TEST(LeakDetector, TheSiteBoundKeepsTheLargestSitesAndCountsTheRest) {
+  rp::ManualClock clock;
+  rp::ProfilingConfig config;
+  config.leak_min_observations = 4;
+  config.leak_min_bytes = 0;
+  config.max_tracked_sites = 100;
+  rp::Symbolizer symbolizer;
+  rp::LeakDetector detector(config, clock, &symbolizer);
+  constexpr std::uint64_t kSites = 300;
+  constexpr std::uint64_t kObservations = 8;
+  for (std::uint64_t k = 1; k <= kObservations; ++k) {
+    clock.advance(std::chrono::seconds(30));
+    std::vector<std::pair<std::uint64_t, rp::HeapCounts>> sites;
+    for (std::uint64_t i = 0; i < kSites; ++i) sites.push_back({0x10000 + 16 * i, {k, k * (i + 1) * 4096, 0, 0}});
+    detector.observe(profile_with(1, sites));
+  }
+  const auto report = detector.analyze();
+  EXPECT_EQ(report.tracked_sites, 100U);
+  EXPECT_EQ(report.max_tracked_sites, 100U);
+  // Every observation offers 200 sites more than the bound holds: the 200 smallest go (never the tracked).
+  EXPECT_EQ(report.dropped_sites, (kSites - 100) * kObservations);
+  ASSERT_EQ(report.leak_count, 100U) << "all kept sites grow steadily";
+  EXPECT_EQ(report.leaks.back().function, "0x10c80") << "the smallest kept is site 200";
+  EXPECT_EQ(report.leaks.back().observations, kObservations);
+  const auto json = rp::to_json(report);
+  EXPECT_EQ(json["dropped_sites"], report.dropped_sites);
+  EXPECT_EQ(json["max_tracked_sites"], 100);
+
+  // Sites 0-99 now hold the most: they displace the tracked ones, which are not re-admitted.
+  clock.advance(std::chrono::seconds(30));
+  std::vector<std::pair<std::uint64_t, rp::HeapCounts>> sites;
+  for (std::uint64_t i = 0; i < kSites; ++i) {
+    sites.push_back({0x10000 + 16 * i, {1, i < 100 ? (64u << 20) + i : (i + 1) * 4096, 0, 0}});
+  }
+  detector.observe(profile_with(1, sites));
+  const auto after = detector.analyze();
+  EXPECT_EQ(after.tracked_sites, 100U);
+  EXPECT_EQ(after.dropped_sites, report.dropped_sites + (kSites - 100));
+  EXPECT_EQ(after.leak_count, 0U) << "the newcomers have one observation each";
+}
+
+TEST(LeakDetector, PerSiteHistoryKeepsTheLatestObservations) {
+  rp::ManualClock clock;
+  rp::ProfilingConfig config;
+  config.leak_min_observations = 4;
+  config.leak_min_bytes = 0;
+  config.max_history_per_site = 5;
+  rp::Symbolizer symbolizer;
+  rp::LeakDetector detector(config, clock, &symbolizer);
+  // Flat for 15 observations, then +1 MiB per 10 s for 5: only the growth is left in the history.
+  std::uint64_t bytes = 8 << 20;
+  for (int k = 1; k <= 20; ++k) {
+    clock.advance(std::chrono::seconds(10));
+    if (k > 15) bytes += 1 << 20;
+    detector.observe(profile_with(1, {{0xA00, {bytes / 4096, bytes, 0, 0}}}));
+  }
+  const auto report = detector.analyze();
+  EXPECT_EQ(report.max_history_per_site, 5U);
+  EXPECT_EQ(report.dropped_history_points, 15U);
+  ASSERT_EQ(report.leak_count, 1U) << rp::to_json(report).dump(2);
+  EXPECT_EQ(report.leaks.front().observations, 5U);
+  EXPECT_NEAR(report.leaks.front().growth_rate, (1 << 20) / 10.0, 1.0);
+  EXPECT_NEAR(report.leaks.front().r_squared, 1.0, 1e-9);
+  EXPECT_EQ(report.leaks.front().age, std::chrono::seconds(190)) << "age counts from the first sighting";
 }
 
 TEST(LeakDetector, BackgroundThreadPublishesAndStops) {

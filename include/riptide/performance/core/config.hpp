@@ -37,17 +37,20 @@ struct MonitoringConfig {
 };
 
 struct ProfilingConfig {
-  bool enabled = true;                            ///< heap profiling (needs jemalloc started with prof:true)
-  double leak_detection_interval_sec = 30.0;      ///< heap-profile observation period (spec example: 300)
-  bool allocation_tracking = true;                ///< top allocation sites from the sampled profile
-  bool jemalloc_stats = true;                     ///< read jemalloc counters in every snapshot
-  std::uint32_t lg_prof_sample = 19;              ///< mean sampling interval 2^n bytes (19 = 512 KiB)
-  std::uint32_t leak_min_observations = 4;        ///< observations of a site before it can be a suspect
-  std::uint64_t leak_min_bytes = 1 << 20;         ///< estimated in-use bytes below which a site is ignored
-  double leak_min_growth_bytes_per_sec = 1024.0;  ///< slower growth is not reported
-  double leak_min_r_squared = 0.8;                ///< fit quality that separates steady growth from churn
-  std::uint32_t max_tracked_sites = 4096;         ///< bound on per-site history kept
-  std::string dump_directory;                     ///< where prof.dump writes (empty: $TMPDIR or /tmp)
+  bool enabled = true;                                 ///< heap profiling (needs jemalloc started with prof:true)
+  double leak_detection_interval_sec = 30.0;           ///< heap-profile observation period (spec example: 300)
+  bool allocation_tracking = true;                     ///< top allocation sites from the sampled profile
+  bool jemalloc_stats = true;                          ///< read jemalloc counters in every snapshot
+  std::uint32_t lg_prof_sample = 19;                   ///< mean sampling interval 2^n bytes (19 = 512 KiB)
+  std::uint32_t leak_min_observations = 4;             ///< observations of a site before it can be a suspect
+  std::uint64_t leak_min_bytes = 1 << 20;              ///< estimated in-use bytes below which a site is ignored
+  double leak_min_growth_bytes_per_sec = 1024.0;       ///< slower growth is not reported
+  double leak_min_r_squared = 0.8;                     ///< fit quality that separates steady growth from churn
+  std::uint32_t max_tracked_sites = 4096;              ///< bound on allocation sites with leak history
+  std::uint32_t max_history_per_site = 64;             ///< observations kept per site (>= leak_min_observations)
+  std::uint64_t symbolizer_cache_max_bytes = 4 << 20;  ///< symbolized frames + frame classes cached
+  std::uint64_t symbolizer_dwarf_max_bytes = 4 << 20;  ///< libdw's parsed DWARF before its session is rebuilt
+  std::string dump_directory;                          ///< where prof.dump writes (empty: $TMPDIR or /tmp)
   bool operator==(const ProfilingConfig&) const = default;
 };
 

@@ -7,7 +7,9 @@
 //   rp::LeakReport leaks = profiler.detect_leaks();            // leaks.leak_count, leaks.leaks[i].location
 //   rp::AllocationStats stats = profiler.get_allocation_stats();  // stats.top_allocators[i].count
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "riptide/performance/core/clock.hpp"
@@ -16,6 +18,7 @@
 #include "riptide/performance/memory/memory_tracker.hpp"
 #include "riptide/performance/profiling/allocation_analyzer.hpp"
 #include "riptide/performance/profiling/leak_detector.hpp"
+#include "riptide/performance/profiling/self_heap.hpp"
 
 namespace riptide::performance {
 
@@ -49,6 +52,14 @@ class MemoryProfiler {
   /// Spec get_allocation_stats(): exact totals, rates and size distribution from jemalloc's counters plus the
   /// top allocation sites from the sampled heap profile.
   [[nodiscard]] AllocationStats get_allocation_stats();
+  /// Heap bytes held by riptide-performance itself (its own allocations, not the host's values in its cache
+  /// containers): a sampled estimate from the leak detector's latest heap profile (self_heap.hpp has the
+  /// rule; its error is about 1/sqrt(samples), see self_heap()). Empty, never 0, when heap profiling is not
+  /// available (compiled out, profiling.enabled = false, process not started with prof:true) or before the
+  /// detector's first observation (start_profiling() takes one at once).
+  [[nodiscard]] std::optional<std::uint64_t> self_heap_bytes() const;
+  /// The same estimate with its error, samples and heaviest library call sites.
+  [[nodiscard]] std::optional<SelfHeapEstimate> self_heap() const;
   /// The leak detector behind detect_leaks(); null when heap profiling is compiled out or disabled.
   [[nodiscard]] std::shared_ptr<LeakDetector> leak_detector() const noexcept { return leak_detector_; }
   /// The analyzer behind get_allocation_stats(); null when heap profiling is compiled out or disabled.

@@ -62,6 +62,9 @@ struct Metrics {
   std::optional<std::uint64_t> jemalloc_resident_bytes;   ///< stats.resident
   std::optional<std::uint64_t> jemalloc_mapped_bytes;     ///< stats.mapped
   std::optional<std::uint64_t> jemalloc_retained_bytes;   ///< stats.retained
+  /// Heap bytes held by riptide-performance itself: a sampled estimate (MemoryProfiler::self_heap_bytes);
+  /// empty when heap profiling is unavailable or before the leak detector's first observation.
+  std::optional<std::uint64_t> self_heap_bytes;
 
   std::optional<double> p50_latency_ms;              ///< windowed median request latency; empty without requests
   std::optional<double> p95_latency_ms;              ///< windowed tail latency
@@ -269,6 +272,11 @@ class PerformanceManager {
   [[nodiscard]] PerformanceTargets targets() const;
   [[nodiscard]] const std::string& session_id() const noexcept {
     return profiler_.session_id();
+  }
+  /// Heap bytes held by riptide-performance itself (MemoryProfiler::self_heap_bytes): a sampled estimate,
+  /// empty (never 0) when heap profiling is unavailable.
+  [[nodiscard]] std::optional<std::uint64_t> self_heap_bytes() const {
+    return profiler_.self_heap_bytes();
   }
   [[nodiscard]] MemoryProfiler& memory_profiler() noexcept {
     return profiler_;

@@ -99,9 +99,10 @@ class AllocationAnalyzer {
   std::size_t top_n_;
   std::shared_ptr<HeapProfileCache> profiles_;
   std::mutex mutex_;
-  // The ranking of the last shared profile (kept alive here so its address cannot be reused).
+  // The ranking of the last shared profile. A weak reference: it names the profile (its control block
+  // outlives it, so no later profile can be mistaken for it) without keeping a superseded one in memory.
   struct RankedSites {
-    HeapProfileCache::Profile profile;
+    std::weak_ptr<const HeapProfile> profile;
     bool accumulates = false;
     std::vector<AllocationSite> by_count;
     std::vector<AllocationSite> by_bytes;

@@ -74,11 +74,15 @@ struct UnbiasedCounts {
 /// The raw text of a dump (capture without parsing), for tools and benchmarks.
 [[nodiscard]] ProfilingResult<std::string> capture_heap_dump_text(const std::string& dump_directory = {});
 
+/// Frames kept per allocation site, from the allocating call outwards (reports show at most this many).
+inline constexpr std::size_t kMaxSiteStackFrames = 32;
+
 /// All stacks that allocate at the same code address (the first frame outside the allocator, see
 /// is_allocator_frame), summed after unbiasing each stack.
 struct HeapSite {
   std::uint64_t address = 0;         ///< return address of the allocating call; the site's key
-  std::vector<std::uint64_t> stack;  ///< frames of the heaviest contributing stack, from `address` out
+  std::vector<std::uint64_t> stack;  ///< frames of the heaviest contributing stack, from `address` out (at most
+                                     ///< kMaxSiteStackFrames)
   UnbiasedCounts counts;             ///< sum over the site's stacks
 };
 

@@ -11,13 +11,13 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "riptide/performance/core/clock.hpp"
@@ -26,6 +26,7 @@
 #include "riptide/performance/profiling/heap_profile.hpp"
 #include "riptide/performance/profiling/heap_profile_cache.hpp"
 #include "riptide/performance/profiling/profiling_error.hpp"
+#include "riptide/performance/profiling/self_heap.hpp"
 
 namespace riptide::performance {
 
@@ -67,6 +68,10 @@ struct LeakReport {
   std::vector<MemoryLeak> leaks;                      ///< by size, largest first
   std::uint32_t observations = 0;                     ///< heap profiles taken so far (history depth)
   std::uint32_t tracked_sites = 0;                    ///< sites with history (bounded by max_tracked_sites)
+  std::uint32_t max_tracked_sites = 0;                ///< the bound (profiling.max_tracked_sites)
+  std::uint64_t dropped_sites = 0;                    ///< sites whose history the bound dropped (or never kept), so far
+  std::uint32_t max_history_per_site = 0;             ///< observations kept per site (profiling.max_history_per_site)
+  std::uint64_t dropped_history_points = 0;           ///< observations that bound pushed out of site histories, so far
   std::uint64_t sample_interval_bytes = 0;            ///< R of the profiles
   double interval_sec = 0;                            ///< configured observation period
 };
@@ -105,23 +110,38 @@ class LeakDetector {
   /// Forget all history (e.g. after HeapProfilingControl::reset changed the sampling interval).
   void clear();
 
+  /// The library's own heap in the latest observation's profile (self_heap.hpp has the rule and its
+  /// error); empty before the first observation.
+  [[nodiscard]] std::optional<SelfHeapEstimate> self_heap() const;
+
  private:
-  struct Point {
-    double t_sec;         // seconds since the detector was created
-    double live_bytes;    // unbiased
-    double live_objects;  // unbiased
+  // One observation of a site: unbiased estimates, as float (their sampling error is percent, not 1e-7).
+  struct Sample {
+    float live_bytes = 0;
+    float live_objects = 0;
   };
+  // Every tracked site has one sample per observation since it was first seen (0 when absent from a dump),
+  // so the samples are those of the last min(n, max_history_per_site) observations and their times come
+  // from observation_times_.
   struct SiteHistory {
-    std::deque<Point> points;  // bounded by kMaxPointsPerSite
-    std::vector<std::uint64_t> stack;
+    std::vector<Sample> samples;  // ring of at most max_history_per_site; `head` is the oldest once full
+    std::uint32_t head = 0;
+    std::vector<std::uint64_t> stack;  // at most kMaxSiteStackFrames
     std::uint64_t sampled_live_objects = 0;
-    std::optional<double> first_growth_t_sec;
+    double first_seen_t_sec = 0;
     std::uint64_t last_seen_observation = 0;
+
+    [[nodiscard]] std::size_t size() const { return samples.size(); }
+    [[nodiscard]] const Sample& at(std::size_t i) const { return samples[(head + i) % samples.size()]; }
+    [[nodiscard]] const Sample& back() const { return at(samples.size() - 1); }
   };
-  static constexpr std::size_t kMaxPointsPerSite = 64;  // 32 min at the default 30 s
 
   void record_locked(const std::vector<HeapSite>& sites, double t_sec, std::uint64_t period);
-  void make_room_locked(const std::vector<HeapSite>& sites);
+  // Adds `sample` to the ring; true when the bound pushed the oldest out.
+  bool push_locked(SiteHistory& history, Sample sample) const;
+  // Drops histories so this dump's sites fit max_tracked_sites; returns this dump's sites not to record.
+  std::unordered_set<std::uint64_t> make_room_locked(const std::vector<HeapSite>& sites);
+  [[nodiscard]] double time_of_locked(const SiteHistory& history, std::size_t i) const;
   LeakReport analyze_locked() const;
   void publish(LeakReport report);
   void observe_and_publish();
@@ -134,8 +154,12 @@ class LeakDetector {
 
   mutable std::mutex mutex_;  // guards the history below
   std::unordered_map<std::uint64_t, SiteHistory> sites_;
+  std::vector<double> observation_times_;  // t_sec of observation n at n % max_history_per_site
   std::uint64_t observations_ = 0;
   std::uint64_t sample_period_ = 0;
+  std::uint64_t dropped_sites_ = 0;
+  std::uint64_t dropped_points_ = 0;
+  std::optional<SelfHeapEstimate> self_heap_;
 
   mutable std::mutex published_mutex_;
   std::shared_ptr<const LeakReport> latest_;
