@@ -278,7 +278,7 @@ const std::vector<Field>& table() {
         text(RP_KEY(redis, key_prefix), check_key_prefix, "at most 128 bytes without spaces or control characters"),
         whole(RP_KEY(redis, pool_size), 1, 1024),
     };
-    // The spec's name for the HTTP port; inserted after the monitoring keys so listings follow the file.
+    // The original name of the HTTP port key; inserted after the monitoring keys so listings follow the file.
     Field metrics_port = whole(
         "monitoring", "metrics_port", [](Config& c) -> FieldRef { return &c.http.port; }, 0, 65535);
     metrics_port.alias_of = "http.port";

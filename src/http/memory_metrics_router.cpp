@@ -377,7 +377,7 @@ struct MemoryMetricsRouter::State {
     const PurgeReading before = read_for_purge();
     std::vector<std::string> steps;
     if (jemalloc) {
-      // DESIGN §7: flush this thread's cache, then purge every arena's dirty and muzzy pages.
+      // Flush this thread's cache, then purge every arena's dirty and muzzy pages.
       steps.push_back(JemallocCtl::run("thread.tcache.flush") == 0 ? "thread.tcache.flush"
                                                                    : "thread.tcache.flush failed");
       steps.push_back(JemallocCtl::run("arena.4096.purge") == 0 ? "arena.4096.purge" : "arena.4096.purge failed");

@@ -464,7 +464,7 @@ PerformanceReport PerformanceManager::stop_monitoring() {
   report.throughput = measure_throughput(window, cumulative);
   report.stages = stages_.breakdown(std::chrono::nanoseconds{static_cast<std::int64_t>(cumulative.sum_ns)});
   if (RIPTIDE_PERF_HAS_MEMORY_PROFILING && config_.profiling.enabled) {
-    // An explicit observation, as the spec's detect_leaks(): the report should not show stale suspects.
+    // An explicit observation, as detect_leaks(): the report should not show stale suspects.
     report.leaks = profiler_.detect_leaks();
     if (config_.profiling.allocation_tracking) {
       AllocationStats stats = profiler_.get_allocation_stats();

@@ -27,7 +27,7 @@ struct PerformanceTargets {
 
 struct MonitoringConfig {
   bool enabled = true;                        ///< start the memory sampler with start_monitoring()
-  double sample_interval_sec = 1.0;           ///< memory snapshot period (spec example: 60; ours is finer)
+  double sample_interval_sec = 1.0;           ///< memory snapshot period (examples/performance.toml: 60; the default is finer)
   bool alert_on_violations = true;            ///< log target violations and memory alerts
   double history_sec = 3600.0;                ///< full-resolution snapshot history kept
   double long_history_sec = 7 * 24 * 3600.0;  ///< downsampled history kept
@@ -38,7 +38,7 @@ struct MonitoringConfig {
 
 struct ProfilingConfig {
   bool enabled = true;                                 ///< heap profiling (needs jemalloc started with prof:true)
-  double leak_detection_interval_sec = 30.0;           ///< heap-profile observation period (spec example: 300)
+  double leak_detection_interval_sec = 30.0;           ///< heap-profile observation period (examples/performance.toml: 300)
   bool allocation_tracking = true;                     ///< top allocation sites from the sampled profile
   bool jemalloc_stats = true;                          ///< read jemalloc counters in every snapshot
   std::uint32_t lg_prof_sample = 19;                   ///< mean sampling interval 2^n bytes (19 = 512 KiB)
@@ -84,7 +84,7 @@ struct HttpConfig {
   static constexpr std::uint32_t kMaxThreads = 64;  ///< io threads accepted, here and by http::Server
   bool enabled = true;                      ///< run the embedded server with start_monitoring()
   std::string bind = "127.0.0.1";           ///< loopback by default: exposing it is a decision
-  std::uint16_t port = 3000;                ///< also settable as monitoring.metrics_port (the spec's key)
+  std::uint16_t port = 3000;                ///< also settable as monitoring.metrics_port (the original name of the key)
   std::string token;                        ///< bearer token; required off loopback for gc and pprof
   std::uint32_t threads = 1;                ///< io threads, 1 to kMaxThreads
   std::uint32_t max_connections = 256;      ///< at once; when full, eviction or 503 (http::Server)

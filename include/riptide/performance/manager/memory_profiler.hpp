@@ -1,5 +1,5 @@
 #pragma once
-// The spec's lower-level API: a profiling session with its own id that watches the process's memory.
+// The lower-level API: a profiling session with its own id that watches the process's memory.
 //   rp::MemoryProfiler profiler;               // session id: a fresh UUID v4
 //   profiler.start_profiling();                // starts the background sampler
 //   rp::MemorySnapshot s = profiler.get_current_snapshot();   // s.rss_bytes, s.heap_bytes
@@ -26,7 +26,7 @@ class MemoryProfiler {
  public:
   /// A session with a fresh UUID v4 id and the built-in defaults.
   MemoryProfiler();
-  /// A session with the host's id (any non-empty text; the spec uses UUID v4) and the built-in defaults.
+  /// A session with the host's id (any non-empty text; MemoryProfiler's own are UUID v4) and the built-in defaults.
   explicit MemoryProfiler(std::string session_id);
   /// Everything explicit; `clock` must outlive the profiler. Throws ConfigError for bad monitoring values
   /// or an empty session id.

@@ -1,5 +1,5 @@
 #pragma once
-// The facade of the spec's Quick Start: one object the host creates, starts, feeds with request and stage
+// The facade of the README's Quick Start: one object the host creates, starts, feeds with request and stage
 // timings, asks for metrics and target status, and stops for a report.
 //   auto manager = rp::PerformanceManager::create();       // defaults <- performance.toml <- env
 //   manager->start_monitoring();

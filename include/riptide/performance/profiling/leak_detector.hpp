@@ -94,7 +94,7 @@ class LeakDetector {
   /// Analyses the history so far. Does not take a profile.
   [[nodiscard]] LeakReport analyze() const;
 
-  /// An explicit request: a fresh observation, then the analysis (spec detect_leaks()).
+  /// An explicit request: a fresh observation, then the analysis (MemoryProfiler::detect_leaks()).
   [[nodiscard]] LeakReport detect();
 
   /// Observes every config.leak_detection_interval_sec on an own thread and publishes the analysis.
