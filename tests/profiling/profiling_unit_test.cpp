@@ -258,8 +258,13 @@ TEST(SymbolizerBounds, DwarfStateOverItsBoundEndsTheSessionAtTrim) {
   }
   symbolizer.trim();
   const auto trimmed = symbolizer.stats();
+  if (*grown.dwarf_bytes > 256 * 1024) {
+    EXPECT_EQ(trimmed.dwarf_rebuilds, grown.dwarf_rebuilds + 1);
+    EXPECT_EQ(trimmed.dwarf_bytes.value_or(1), 0U) << "the session and all libdw held for it are gone";
+  }
+  // Over the bound for more than 1 s (a slow machine) the session also ends at a lookup.
   EXPECT_GE(trimmed.dwarf_rebuilds, 1U);
-  EXPECT_EQ(trimmed.dwarf_bytes.value_or(1), 0U) << "the session and all libdw held for it are gone";
+  EXPECT_LE(trimmed.dwarf_bytes.value_or(0), 256U * 1024);
   // The next miss opens a new session and symbolizes as before.
   const auto frame = symbolizer.resolve(reinterpret_cast<std::uintptr_t>(symbolizer_known_caller()));
   EXPECT_EQ(frame->function, "symbolizer_known_caller()");
