@@ -1,4 +1,5 @@
-// RIPTIDE_PERF_* environment variables: one per key (RIPTIDE_PERF_<SECTION>_<KEY>) plus short names (RIPTIDE_PERF_P50_LATENCY_MS, ...).
+// RIPTIDE_PERF_* environment variables: one per key (RIPTIDE_PERF_<SECTION>_<KEY>) plus short names
+// (RIPTIDE_PERF_P50_LATENCY_MS, ...).
 #include <algorithm>
 #include <charconv>
 #include <cmath>

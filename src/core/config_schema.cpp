@@ -256,8 +256,7 @@ const std::vector<Field>& table() {
         flag(RP_KEY(limits, fail_open)),
 
         flag(RP_KEY(http, enabled)),
-        text(RP_KEY(http, bind), check_bind,
-             "an IPv4 or IPv6 literal such as 127.0.0.1, ::1 or 0.0.0.0, or localhost"),
+        text(RP_KEY(http, bind), check_bind, "an IPv4 or IPv6 literal such as 127.0.0.1, ::1 or 0.0.0.0, or localhost"),
         whole(RP_KEY(http, port), 0, 65535),
         text(RP_KEY(http, token), check_token,
              "empty, or a bearer token of letters, digits and - . _ ~ + / (trailing = allowed), at most 4096 "

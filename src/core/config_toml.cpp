@@ -330,7 +330,8 @@ class TomlReader {
       throw make_error(where, field->dotted(), as_written, *problem, accepted_form(*field));
     }
     const Field& target = target_of(*field);
-    // monitoring.metrics_port (the original name of the port key) and http.port are one setting; two different values are a mistake.
+    // monitoring.metrics_port (the original name of the port key) and http.port are one setting; two different values
+    // are a mistake.
     if (const auto earlier = sets_.find(target.dotted()); earlier != sets_.end() && earlier->second.value != value) {
       throw make_error(where, field->dotted(), as_written,
                        "conflicts with " + earlier->second.field->dotted() + " = " + earlier->second.written + " at " +

@@ -277,7 +277,8 @@ std::unique_ptr<RedisClient::Connection> RedisClient::connect(std::string& error
     return nullptr;
   }
   // hiredis opens its socket without SOCK_CLOEXEC: a host's exec'd child must not hold the connection.
-  if (const int flags = ::fcntl(context->fd, F_GETFD); flags >= 0) (void)::fcntl(context->fd, F_SETFD, flags | FD_CLOEXEC);
+  if (const int flags = ::fcntl(context->fd, F_GETFD); flags >= 0)
+    (void)::fcntl(context->fd, F_SETFD, flags | FD_CLOEXEC);
   redisSetTimeout(context, to_timeval(config_.command_timeout_ms));
   redisEnableKeepAlive(context);
   auto connection = std::make_unique<Connection>(context, generation);

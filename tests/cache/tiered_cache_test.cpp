@@ -270,7 +270,8 @@ TEST(TieredCache, RedisKilledMidWorkloadThenRestarted) {
     cache->put("after", "restart");
     value = fresh->get("after");
     return value != nullptr && cache->stats().l2->available;
-  })) << "L2 never used again after the restart: " << client->last_error();
+  })) << "L2 never used again after the restart: "
+      << client->last_error();
   EXPECT_EQ(*value, "restart");
   EXPECT_TRUE(cache->stats().l2->available);
 }

@@ -329,7 +329,7 @@ TEST(HealthStatus, FollowsTheMemoryTargets) {
   constexpr std::size_t kBallast = 64 * 1024 * 1024;
   std::vector<char> ballast(kBallast, 1);
   asm volatile("" : : "r"(ballast.data()) : "memory");  // kept and touched, not optimised away
-  const json tight = status_with(1, 1);  // any process is above 1 MiB
+  const json tight = status_with(1, 1);                 // any process is above 1 MiB
   EXPECT_EQ(tight["status"], "critical") << tight.dump(2);
   EXPECT_GT(tight["memory_usage_percent"].get<double>(), 100.0);
   EXPECT_FALSE(tight["details"]["warnings"].empty());

@@ -2,13 +2,13 @@
 // needs jemalloc, so this suite also runs in the sanitizer builds.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <chrono>
 #include <thread>
 #include <vector>
 

@@ -47,8 +47,7 @@ TEST(CpuProfiler, ProfilesInLegacyFormatAndIsOneAtATime) {
   // The first profile gets a directory of its own: its temporary file appears there once it holds the
   // profiler, so the second one is asked while the first surely runs (a fixed sleep assumed the first
   // thread would have started within it, which a loaded machine does not promise).
-  const auto first_dir =
-      std::filesystem::temp_directory_path() / ("riptide-cpu-first-" + std::to_string(::getpid()));
+  const auto first_dir = std::filesystem::temp_directory_path() / ("riptide-cpu-first-" + std::to_string(::getpid()));
   std::filesystem::create_directories(first_dir);
   auto first = std::async(std::launch::async, [&first_dir] { return rp::CpuProfiler::profile(1500ms, first_dir); });
   const auto give_up = std::chrono::steady_clock::now() + 60s;

@@ -26,10 +26,10 @@ struct PerformanceTargets {
 };
 
 struct MonitoringConfig {
-  bool enabled = true;                        ///< start the memory sampler with start_monitoring()
-  double sample_interval_sec = 1.0;           ///< memory snapshot period (examples/performance.toml: 60; the default is finer)
-  bool alert_on_violations = true;            ///< log target violations and memory alerts
-  double history_sec = 3600.0;                ///< full-resolution snapshot history kept
+  bool enabled = true;               ///< start the memory sampler with start_monitoring()
+  double sample_interval_sec = 1.0;  ///< memory snapshot period (examples/performance.toml: 60; the default is finer)
+  bool alert_on_violations = true;   ///< log target violations and memory alerts
+  double history_sec = 3600.0;       ///< full-resolution snapshot history kept
   double long_history_sec = 7 * 24 * 3600.0;  ///< downsampled history kept
   double long_history_interval_sec = 60.0;    ///< resolution of the downsampled history
   double throughput_window_sec = 60.0;        ///< sliding window for pages/s and windowed percentiles
@@ -37,17 +37,17 @@ struct MonitoringConfig {
 };
 
 struct ProfilingConfig {
-  bool enabled = true;                                 ///< heap profiling (needs jemalloc started with prof:true)
-  double leak_detection_interval_sec = 30.0;           ///< heap-profile observation period (examples/performance.toml: 300)
-  bool allocation_tracking = true;                     ///< top allocation sites from the sampled profile
-  bool jemalloc_stats = true;                          ///< read jemalloc counters in every snapshot
-  std::uint32_t lg_prof_sample = 19;                   ///< mean sampling interval 2^n bytes (19 = 512 KiB)
-  std::uint32_t leak_min_observations = 4;             ///< observations of a site before it can be a suspect
-  std::uint64_t leak_min_bytes = 1 << 20;              ///< estimated in-use bytes below which a site is ignored
-  double leak_min_growth_bytes_per_sec = 1024.0;       ///< slower growth is not reported
-  double leak_min_r_squared = 0.8;                     ///< fit quality that separates steady growth from churn
-  std::uint32_t max_tracked_sites = 4096;              ///< bound on allocation sites with leak history
-  std::uint32_t max_history_per_site = 64;             ///< observations kept per site (>= leak_min_observations)
+  bool enabled = true;                            ///< heap profiling (needs jemalloc started with prof:true)
+  double leak_detection_interval_sec = 30.0;      ///< heap-profile observation period (examples/performance.toml: 300)
+  bool allocation_tracking = true;                ///< top allocation sites from the sampled profile
+  bool jemalloc_stats = true;                     ///< read jemalloc counters in every snapshot
+  std::uint32_t lg_prof_sample = 19;              ///< mean sampling interval 2^n bytes (19 = 512 KiB)
+  std::uint32_t leak_min_observations = 4;        ///< observations of a site before it can be a suspect
+  std::uint64_t leak_min_bytes = 1 << 20;         ///< estimated in-use bytes below which a site is ignored
+  double leak_min_growth_bytes_per_sec = 1024.0;  ///< slower growth is not reported
+  double leak_min_r_squared = 0.8;                ///< fit quality that separates steady growth from churn
+  std::uint32_t max_tracked_sites = 4096;         ///< bound on allocation sites with leak history
+  std::uint32_t max_history_per_site = 64;        ///< observations kept per site (>= leak_min_observations)
   std::uint64_t symbolizer_cache_max_bytes = 4 << 20;  ///< symbolized frames + frame classes cached
   std::uint64_t symbolizer_dwarf_max_bytes = 4 << 20;  ///< libdw's parsed DWARF before its session is rebuilt
   std::string dump_directory;                          ///< where prof.dump writes (empty: $TMPDIR or /tmp)
@@ -82,8 +82,8 @@ struct LimitsConfig {
 
 struct HttpConfig {
   static constexpr std::uint32_t kMaxThreads = 64;  ///< io threads accepted, here and by http::Server
-  bool enabled = true;                      ///< run the embedded server with start_monitoring()
-  std::string bind = "127.0.0.1";           ///< loopback by default: exposing it is a decision
+  bool enabled = true;                              ///< run the embedded server with start_monitoring()
+  std::string bind = "127.0.0.1";                   ///< loopback by default: exposing it is a decision
   std::uint16_t port = 3000;                ///< also settable as monitoring.metrics_port (the original name of the key)
   std::string token;                        ///< bearer token; required off loopback for gc and pprof
   std::uint32_t threads = 1;                ///< io threads, 1 to kMaxThreads

@@ -1,7 +1,7 @@
 #pragma once
 // The one place where memory results become JSON: the /metrics/memory/snapshot and /trend field
-// names of docs/http-endpoints.md, plus our extras. `session_id` is added by the caller, which owns it. Unavailable figures are
-// null, never 0.
+// names of docs/http-endpoints.md, plus our extras. `session_id` is added by the caller, which owns it. Unavailable
+// figures are null, never 0.
 
 #include <nlohmann/json.hpp>
 

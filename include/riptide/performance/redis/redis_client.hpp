@@ -17,9 +17,9 @@
 #include <string_view>
 #include <vector>
 
-#include "riptide/performance/core/fork_safety.hpp"
 #include "riptide/performance/core/clock.hpp"
 #include "riptide/performance/core/config.hpp"
+#include "riptide/performance/core/fork_safety.hpp"
 #include "riptide/performance/redis/redis_reply.hpp"
 
 namespace riptide::performance {
