@@ -1,5 +1,6 @@
 #include "riptide/performance/core/fork_safety.hpp"
 
+#include <fcntl.h>
 #include <pthread.h>
 
 #include <atomic>
@@ -79,6 +80,14 @@ void keep_until_exit(std::shared_ptr<void> object) noexcept {
     // Out of memory: leak the object outright rather than destroy it.
     new (std::nothrow) std::shared_ptr<void>(std::move(object));
   }
+}
+
+int mark_close_on_exec(int descriptor) noexcept {
+  if (descriptor >= 0) {
+    const int flags = ::fcntl(descriptor, F_GETFD);
+    if (flags >= 0) (void)::fcntl(descriptor, F_SETFD, flags | FD_CLOEXEC);
+  }
+  return descriptor;
 }
 
 namespace detail {

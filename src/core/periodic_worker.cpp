@@ -16,9 +16,8 @@
 
 namespace riptide::performance {
 
-// Everything the thread touches. Owned jointly by the worker and the running thread's lambda would make a
-// child's copy unclear, so the worker owns it and, in a forked child, hands it to keep_until_exit instead
-// of destroying it (`wake` may have had the vanished thread as a waiter).
+// Everything the thread touches. The worker owns it (the thread only borrows it) and, in a forked child,
+// hands it to keep_until_exit instead of destroying it: `wake` may have had the vanished thread as a waiter.
 struct PeriodicWorker::Thread {
   std::mutex mutex;  // stop_requested
   std::condition_variable wake;
@@ -64,8 +63,7 @@ void PeriodicWorker::abandon_if_inherited_locked() noexcept {
     // descriptor; joining would wait for a thread that never ends.
     thread_->thread.detach();
     thread_->fork_registration = {};
-    keep_until_exit(std::move(thread_));
-    thread_.reset();
+    keep_until_exit(std::move(thread_));  // leaves thread_ empty
   }
 }
 

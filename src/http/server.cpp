@@ -35,7 +35,6 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <array>
@@ -91,12 +90,6 @@ std::string refusal_bytes() {
   out += "Connection: close\r\nContent-Length: " + std::to_string(response.body.size()) + "\r\n\r\n";
   out += response.body;
   return out;
-}
-
-// A child that execs must not inherit the sockets either; Asio opens them without FD_CLOEXEC.
-void close_on_exec(int descriptor) noexcept {
-  const int flags = ::fcntl(descriptor, F_GETFD);
-  if (flags >= 0) (void)::fcntl(descriptor, F_SETFD, flags | FD_CLOEXEC);
 }
 
 }  // namespace
@@ -607,7 +600,7 @@ void Server::Impl::on_accept(const error_code& ec, tcp::socket socket) {
     return;
   }
   error_code ignored;
-  close_on_exec(socket.native_handle());
+  (void)mark_close_on_exec(socket.native_handle());  // Asio opens sockets without SOCK_CLOEXEC
   socket.set_option(tcp::no_delay(true), ignored);
   // Only this strand adds sessions, so a slot found free here is still free at register_session().
   bool admit = true;
@@ -724,7 +717,7 @@ std::unique_ptr<Server> Server::start(Router& router, ServerOptions options) {
   };
   impl->acceptor.open(endpoint.protocol(), ec);
   if (ec) fail("open");
-  close_on_exec(impl->acceptor.native_handle());
+  (void)mark_close_on_exec(impl->acceptor.native_handle());
   impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (ec) fail("SO_REUSEADDR");
   impl->acceptor.bind(endpoint, ec);

@@ -167,19 +167,19 @@ std::shared_ptr<CircuitBreaker> ResourceLimits::circuit_breaker(std::string_view
   return breakers_.get(service);
 }
 
-ResourceLimits::Counters ResourceLimits::read_counters() const {
+ResourceLimits::Counters ResourceLimits::counters_of(const ConcurrencyStats& permits,
+                                                     const KeyedRateLimiterStats& clients) const {
   Counters counters;
   counters.admitted = admitted_.load(std::memory_order_relaxed);
   counters.rate_limited = rate_limited_.load(std::memory_order_relaxed);
   counters.client_rate_limited = client_rate_limited_.load(std::memory_order_relaxed);
-  const ConcurrencyStats permits = concurrency_.stats();
   counters.permit_rejections = permits.rejected + permits.timed_out;
-  counters.forced_evictions = clients_.stats().forced_evictions;
+  counters.forced_evictions = clients.forced_evictions;
   return counters;
 }
 
 void ResourceLimits::advance_window() {
-  const Counters now_counters = read_counters();
+  const Counters now_counters = counters_of(concurrency_.stats(), clients_.stats());
   const auto now = clock_.steady_now();
   const std::lock_guard lock(window_mutex_);
   const double seconds = std::chrono::duration<double>(now - window_start_).count();
@@ -208,14 +208,15 @@ ResourceUsage ResourceLimits::get_resource_usage() const {
   usage.rate_limit_burst = config_.rate_limit_burst;
   usage.per_client_rate_limit = config_.per_client_rate_per_second;
   usage.per_client_burst = config_.per_client_burst;
-  usage.requests_admitted_total = admitted_.load(std::memory_order_relaxed);
-  usage.rate_limited_total = rate_limited_.load(std::memory_order_relaxed);
-  usage.client_rate_limited_total = client_rate_limited_.load(std::memory_order_relaxed);
-  usage.permit_rejections_total = permits.rejected + permits.timed_out;
   const KeyedRateLimiterStats clients = clients_.stats();
   usage.tracked_clients = clients.tracked_keys;
   usage.max_tracked_clients = clients.capacity;
-  usage.client_forced_evictions_total = clients.forced_evictions;
+  const Counters totals = counters_of(permits, clients);
+  usage.requests_admitted_total = totals.admitted;
+  usage.rate_limited_total = totals.rate_limited;
+  usage.client_rate_limited_total = totals.client_rate_limited;
+  usage.permit_rejections_total = totals.permit_rejections;
+  usage.client_forced_evictions_total = totals.forced_evictions;
   usage.distributed = distributed_ != nullptr;
   usage.fail_open = config_.fail_open;
 #if RIPTIDE_PERF_HAS_REDIS

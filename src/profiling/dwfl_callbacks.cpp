@@ -1,30 +1,20 @@
 #include "dwfl_callbacks.hpp"
 
-#include <fcntl.h>
+#include "riptide/performance/core/fork_safety.hpp"
 
 namespace riptide::performance {
 namespace {
 
-// There is a short window between libdw's open() and this call in which a fork+exec in another thread
-// would inherit the descriptor; libdw offers no way to pass O_CLOEXEC itself.
-int close_on_exec(int descriptor) noexcept {
-  if (descriptor >= 0) {
-    const int flags = ::fcntl(descriptor, F_GETFD);
-    if (flags >= 0) (void)::fcntl(descriptor, F_SETFD, flags | FD_CLOEXEC);
-  }
-  return descriptor;
-}
-
 int find_module_elf(Dwfl_Module* module, void** userdata, const char* module_name, Dwarf_Addr base, char** file_name,
                     Elf** elf) {
-  return close_on_exec(dwfl_linux_proc_find_elf(module, userdata, module_name, base, file_name, elf));
+  return mark_close_on_exec(dwfl_linux_proc_find_elf(module, userdata, module_name, base, file_name, elf));
 }
 
 int find_local_debuginfo(Dwfl_Module* module, void** userdata, const char* module_name, Dwarf_Addr base,
                          const char* file_name, const char* debuglink_file, GElf_Word debuglink_crc,
                          char** debuginfo_file_name) {
-  return close_on_exec(dwfl_build_id_find_debuginfo(module, userdata, module_name, base, file_name, debuglink_file,
-                                                    debuglink_crc, debuginfo_file_name));
+  return mark_close_on_exec(dwfl_build_id_find_debuginfo(module, userdata, module_name, base, file_name, debuglink_file,
+                                                         debuglink_crc, debuginfo_file_name));
 }
 
 // libdw wants a mutable char* for the debuginfo search path; nullptr means the default (.debug, /usr/lib/debug).

@@ -180,6 +180,7 @@ LeakDetector::LeakDetector(ProfilingConfig config, const Clock& clock, Symbolize
                 std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                     std::chrono::duration<double>(std::max(config_.leak_detection_interval_sec, 0.001))),
                 [this] { observe_and_publish(); }) {
+  observation_times_.resize(config_.max_history_per_site);
   if (symbolizer == nullptr) {
     Symbolizer::shared().set_limits(symbolizer_limits(config_));
   }
@@ -241,7 +242,6 @@ void LeakDetector::record_locked(const std::vector<HeapSite>& sites, double t_se
   }
   const auto refused = make_room_locked(sites);
   ++observations_;
-  observation_times_.resize(config_.max_history_per_site);
   observation_times_[observations_ % observation_times_.size()] = t_sec;
   for (const auto& site : sites) {
     if (!(site.counts.live_bytes > 0) || refused.contains(site.address)) {

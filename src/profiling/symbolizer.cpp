@@ -60,14 +60,13 @@ constexpr std::array<std::string_view, 16> kAllocatorNames = {
     "malloc",  "calloc",  "realloc", "free",    "posix_memalign", "aligned_alloc", "memalign", "valloc",
     "pvalloc", "mallocx", "rallocx", "xallocx", "__libc_malloc",  "strdup",        "strndup",  "reallocarray"};
 
-bool is_allocator_module(std::string_view path) {
-  const auto module = basename_of(path);
-  return module.starts_with("libjemalloc") || module.starts_with("libdw") || module.starts_with("libelf");
-}
-
 bool is_symbolizer_module(std::string_view path) {
   const auto module = basename_of(path);
   return module.starts_with("libdw") || module.starts_with("libelf");
+}
+
+bool is_allocator_module(std::string_view path) {
+  return basename_of(path).starts_with("libjemalloc") || is_symbolizer_module(path);
 }
 
 // After "_Z": an optional local-entity "Z", then a nested name "N" with its qualifiers; returns where the

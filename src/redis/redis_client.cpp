@@ -10,8 +10,6 @@
 #include <cstring>
 #include <ctime>
 
-#include <fcntl.h>
-
 #include "hiredis_reply.hpp"
 #include "riptide/performance/core/error.hpp"
 #include "riptide/performance/core/logger.hpp"
@@ -276,9 +274,7 @@ std::unique_ptr<RedisClient::Connection> RedisClient::connect(std::string& error
     redisFree(context);
     return nullptr;
   }
-  // hiredis opens its socket without SOCK_CLOEXEC: a host's exec'd child must not hold the connection.
-  if (const int flags = ::fcntl(context->fd, F_GETFD); flags >= 0)
-    (void)::fcntl(context->fd, F_SETFD, flags | FD_CLOEXEC);
+  (void)mark_close_on_exec(context->fd);  // hiredis opens its socket without SOCK_CLOEXEC
   redisSetTimeout(context, to_timeval(config_.command_timeout_ms));
   redisEnableKeepAlive(context);
   auto connection = std::make_unique<Connection>(context, generation);

@@ -132,9 +132,8 @@ std::string run(const std::string& command, int& status) {
 
 }  // namespace
 
-// The scenario: 300 clients hold half-sent requests against the default cap of 256. Before
-// eviction, the 44 over the cap and every client after them got 503 until the read timeout (10 s) freed
-// slots.
+// 300 clients hold half-sent requests against the default cap of 256. Without eviction, the 44 over
+// the cap and every client after them got 503 until the read timeout (10 s) freed slots.
 TEST(ConnectionCap, HalfSentRequestsAtTheDefaultCapDoNotLockOutOtherClients) {
   if (const auto why = raise_fd_limit(1024); !why.empty()) GTEST_SKIP() << why;
   http::Router router;

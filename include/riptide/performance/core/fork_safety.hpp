@@ -26,6 +26,12 @@ namespace riptide::performance {
 /// report them.
 void keep_until_exit(std::shared_ptr<void> object) noexcept;
 
+/// Sets FD_CLOEXEC on `descriptor` (for those opened by code that cannot pass SOCK_CLOEXEC/O_CLOEXEC:
+/// Asio, hiredis, libdw), so a child that execs does not inherit it; returns `descriptor`. A negative
+/// descriptor is returned unchanged. A fork+exec in another thread between the open and this call still
+/// inherits it: the window only the opener could close.
+int mark_close_on_exec(int descriptor) noexcept;
+
 namespace detail {
 
 /// Work run around every fork() of the process: `prepare` in the forking thread before the fork, then

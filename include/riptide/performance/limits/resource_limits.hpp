@@ -118,7 +118,7 @@ class ResourceLimits {
     double admitted_per_second = 0.0;
     Counters refused;  // `admitted` unused
   };
-  [[nodiscard]] Counters read_counters() const;
+  [[nodiscard]] Counters counters_of(const ConcurrencyStats& permits, const KeyedRateLimiterStats& clients) const;
 
   mutable std::mutex window_mutex_;
   std::chrono::steady_clock::time_point window_start_{};
