@@ -7,7 +7,31 @@
 #include "riptide/performance/profiling/heap_profiling_control.hpp"
 #endif
 
+#include <chrono>
+
 namespace riptide::performance {
+namespace {
+
+// The rate windows of the health verdict and the allocation statistics: the last minute against the
+// retained history as its baseline.
+constexpr std::chrono::minutes kRecentRateWindow{1};
+constexpr std::chrono::hours kBaselineRateWindow{1};
+
+std::optional<AllocationRate> rate_over(const MemoryTracker& tracker, std::chrono::nanoseconds window) {
+  const std::vector<MemorySample> samples = tracker.history(window);
+  return allocation_rate(samples);
+}
+
+std::optional<double> allocations_per_second(const std::optional<AllocationRate>& rate) {
+  return rate ? std::optional<double>{rate->allocations_per_second} : std::nullopt;
+}
+
+std::optional<LeakFindings> findings_of(const std::shared_ptr<const LeakReport>& report) {
+  if (!report || !report->available) return std::nullopt;
+  return LeakFindings{to_string(report->severity), report->leak_count, report->total_leaked_bytes};
+}
+
+}  // namespace
 
 MemoryProfiler::MemoryProfiler() : MemoryProfiler(make_uuid_v4()) {}
 
@@ -96,7 +120,7 @@ LeakReport MemoryProfiler::detect_leaks() {
 AllocationStats MemoryProfiler::get_allocation_stats() {
 #if RIPTIDE_PERF_HAS_MEMORY_PROFILING
   if (allocation_analyzer_) {
-    return allocation_analyzer_->analyze();
+    return allocation_analyzer_->analyze(rate_over(*tracker_, kRecentRateWindow));
   }
 #endif
   AllocationStats stats;
@@ -104,6 +128,49 @@ AllocationStats MemoryProfiler::get_allocation_stats() {
   stats.reason = RIPTIDE_PERF_HAS_MEMORY_PROFILING ? "allocation analysis is off (profiling.enabled = false)"
                                                    : "built without heap profiling (RIPTIDE_PERF_MEMORY_PROFILING=OFF)";
   return stats;
+}
+
+MemoryState MemoryProfiler::assess(const PerformanceTargets& targets,
+                                   [[maybe_unused]] const std::shared_ptr<LeakDetector>& leaks_from) {
+  MemoryState state;
+  state.taken_at = tracker_->clock().system_now();
+  state.snapshot = tracker_->latest();
+  if (!state.snapshot) state.snapshot = std::make_shared<const MemorySnapshot>(get_current_snapshot());
+  state.allocation_rate = rate_over(*tracker_, kRecentRateWindow);
+  state.allocation_rate_baseline = rate_over(*tracker_, kBaselineRateWindow);
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
+  state.heap_profiling_available = HeapProfilingControl::available();
+  state.symbolizer = Symbolizer::shared().stats();
+  const auto& detector = leaks_from ? leaks_from : leak_detector_;
+  if (!detector) {
+    state.leaks_unavailable_reason = "leak detection is off (profiling.enabled = false)";
+  } else if (!state.heap_profiling_available) {
+    state.leaks_unavailable_reason =
+        "leak detection needs jemalloc's heap profiler: " + HeapProfilingControl::unavailable_error().to_string();
+  } else {
+    state.leaks = detector->latest();
+    if (!state.leaks) {
+      state.leaks_unavailable_reason =
+          "no leak observation yet: the leak detector observes every profiling.leak_detection_interval_sec while "
+          "profiling runs (start_monitoring() or start_profiling() takes the first at once); detect_leaks() "
+          "takes one now";
+    }
+  }
+#else
+  state.leaks_unavailable_reason = "leak detection is compiled out: build with RIPTIDE_PERF_MEMORY_PROFILING=ON";
+#endif
+  state.self_heap = self_heap();
+  state.health =
+      assess_memory_health({.snapshot = state.snapshot.get(),
+                            .targets = targets,
+                            .leaks = findings_of(state.leaks),
+                            .allocation_rate = allocations_per_second(state.allocation_rate),
+                            .allocation_rate_baseline = allocations_per_second(state.allocation_rate_baseline)});
+  return state;
+}
+
+MemoryRelease MemoryProfiler::release_memory() {
+  return release_free_memory(*tracker_);
 }
 
 }  // namespace riptide::performance

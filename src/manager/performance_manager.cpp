@@ -13,6 +13,7 @@
 #include "riptide/performance/core/time_format.hpp"
 #include "riptide/performance/core/uuid.hpp"
 #include "riptide/performance/manager/performance_json.hpp"
+#include "riptide/performance/manager/performance_state.hpp"
 #if RIPTIDE_PERF_HAS_CACHE
 #include "riptide/performance/cache/cache_advisor.hpp"
 #endif
@@ -224,6 +225,10 @@ void PerformanceManager::start_monitoring() {
     last_states_.clear();
     memory_alert_active_ = false;
   }
+  {
+    const std::lock_guard lock(published_mutex_);
+    published_.reset();  // a new session: nothing published yet
+  }
   if (config_.monitoring.enabled) {
     profiler_.start_profiling();
   }
@@ -247,9 +252,51 @@ void PerformanceManager::tick() {
 #if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
   limits_->advance_window();
 #endif
+  if (!is_monitoring()) return;
+  const Metrics metrics = get_metrics();
+  const PerformanceTargets targets = this->targets();
+  const TargetStatus status = check_and_note(metrics, targets);
+  auto state = std::make_shared<const PerformanceState>(assemble_state(metrics, targets, status, true));
+  const std::lock_guard lock(published_mutex_);
+  published_ = std::move(state);
+}
+
+std::shared_ptr<const PerformanceState> PerformanceManager::state() {
   if (is_monitoring()) {
-    (void)check_and_note(get_metrics(), targets());
+    const std::lock_guard lock(published_mutex_);
+    if (published_) return published_;
   }
+  const Metrics metrics = get_metrics();
+  const PerformanceTargets targets = this->targets();
+  return std::make_shared<const PerformanceState>(assemble_state(metrics, targets, evaluate(metrics, targets), false));
+}
+
+PerformanceState PerformanceManager::assemble_state(const Metrics& metrics, const PerformanceTargets& targets,
+                                                    const TargetStatus& status, bool published) {
+  PerformanceState state;
+  state.taken_at = metrics.timestamp;
+  state.published = published;
+  state.session_id = session_id();
+  state.targets = targets;
+  state.metrics = metrics;
+  state.status = status;
+  const HistogramSnapshot cumulative = requests_.cumulative();
+  state.stages = stages_.breakdown(std::chrono::nanoseconds{static_cast<std::int64_t>(cumulative.sum_ns)});
+  {
+    const std::lock_guard lock(state_mutex_);
+    state.monitoring = monitoring_;
+    for (const auto& [key, record] : violations_) state.violations.push_back(record);
+  }
+  state.reloads = config_reloads();
+  state.memory = profiler_.assess(targets);
+#if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
+  state.resources = limits_->get_resource_usage();
+#endif
+  return state;
+}
+
+void PerformanceManager::write_prometheus(PrometheusWriter& out) {
+  riptide::performance::write_prometheus(out, *state());
 }
 
 Metrics PerformanceManager::get_metrics() {
@@ -478,23 +525,8 @@ PerformanceReport PerformanceManager::stop_monitoring() {
 }
 
 nlohmann::json PerformanceManager::performance_json() {
-  const Metrics metrics = get_metrics();
-  const PerformanceTargets targets = this->targets();
-  const TargetStatus status = evaluate(metrics, targets);
-  const HistogramSnapshot cumulative = requests_.cumulative();
-  nlohmann::json out;
-  out["timestamp"] = format_rfc3339_utc(metrics.timestamp);
-  out["session_id"] = session_id();
-  out["monitoring"] = is_monitoring();
-  out["targets"] = targets;
-  out["status"] = status;
-  out["metrics"] = metrics;
-  out["stages"] = stages_.breakdown(std::chrono::nanoseconds{static_cast<std::int64_t>(cumulative.sum_ns)});
-  out["config_reloads"] = config_reloads();
-#if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
-  out["resources"] = to_json(limits_->get_resource_usage());
-#endif
-  return out;
+  nlohmann::json body = *state();
+  return body;
 }
 
 Config PerformanceManager::config() const {

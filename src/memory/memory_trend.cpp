@@ -171,4 +171,25 @@ MemoryTrend build_trend(std::span<const MemorySample> samples, std::chrono::stea
   return trend;
 }
 
+std::optional<AllocationRate> allocation_rate(std::span<const MemorySample> samples) noexcept {
+  const MemorySample* first = nullptr;
+  const MemorySample* last = nullptr;
+  for (const auto& sample : samples) {
+    if (!sample.allocation_count || !sample.deallocation_count) continue;
+    if (first == nullptr) first = &sample;
+    last = &sample;
+  }
+  if (first == nullptr || first == last) return std::nullopt;
+  const auto span = last->last_steady_time - first->last_steady_time;
+  const double seconds = std::chrono::duration<double>(span).count();
+  if (seconds <= 0) return std::nullopt;
+  // Counters never go down; a smaller later figure (a tcache flushed late) counts as no change.
+  const auto delta = [](std::uint64_t before, std::uint64_t after) {
+    return static_cast<double>(after - std::min(after, before));
+  };
+  return AllocationRate{delta(*first->allocation_count, *last->allocation_count) / seconds,
+                        delta(*first->deallocation_count, *last->deallocation_count) / seconds,
+                        std::chrono::duration_cast<std::chrono::nanoseconds>(span)};
+}
+
 }  // namespace riptide::performance

@@ -55,24 +55,10 @@ std::string fixed(double value, int decimals) {
   return buffer.data();
 }
 
-struct Totals {
-  std::uint64_t allocations = 0;
-  std::uint64_t deallocations = 0;
-};
-
 // Requests include thread-cache hits; frees that stay in a thread cache are not counted per object, but
 // objects out of the arena are exact, so frees = requests - current.
 std::uint64_t frees_of(const SizeClassStats& size_class) {
   return size_class.nrequests > size_class.current ? size_class.nrequests - size_class.current : 0;
-}
-
-Totals totals_of(const AllocationCounters& counters) {
-  Totals totals;
-  for (const auto& size_class : counters.size_classes) {
-    totals.allocations += size_class.nrequests;
-    totals.deallocations += frees_of(size_class);
-  }
-  return totals;
 }
 
 }  // namespace
@@ -105,14 +91,14 @@ AllocationAnalyzer::AllocationAnalyzer(ProfilingConfig config, const Clock& cloc
   }
 }
 
-AllocationStats AllocationAnalyzer::analyze() {
+AllocationStats AllocationAnalyzer::analyze(const std::optional<AllocationRate>& recent) {
   auto counters = read_allocation_counters();
   if (counters) {
     counters->read_at = clock_.steady_now();
   }
   const auto status = HeapProfilingControl::status();
   if (!config_.allocation_tracking || !status.available) {
-    auto stats = analyze(counters, nullptr, false);
+    auto stats = analyze(counters, nullptr, false, recent);
     if (!config_.allocation_tracking) {
       stats.reason = "allocation sites are off (profiling.allocation_tracking = false)";
     }
@@ -120,21 +106,22 @@ AllocationStats AllocationAnalyzer::analyze() {
   }
   auto profile = profiles_->get(shared_profile_max_age(config_));
   if (!profile) {
-    auto stats = analyze(counters, nullptr, false);
+    auto stats = analyze(counters, nullptr, false, recent);
     stats.reason = "allocation sites unavailable: " + profile.error().to_string();
     return stats;
   }
-  auto stats = analyze(counters, profile.value(), status.accumulating);
+  auto stats = analyze(counters, profile.value(), status.accumulating, recent);
   stats.sites_age_seconds =
       std::chrono::duration<double>(profiles_->age().value_or(std::chrono::nanoseconds{0})).count();
   return stats;
 }
 
 AllocationStats AllocationAnalyzer::analyze(const std::optional<AllocationCounters>& counters,
-                                            const HeapProfileCache::Profile& profile, bool profile_accumulates) {
+                                            const HeapProfileCache::Profile& profile, bool profile_accumulates,
+                                            const std::optional<AllocationRate>& recent) {
   std::lock_guard lock(mutex_);
   if (profile) rank_locked(*profile, profile_accumulates, profile);
-  return analyze_locked(counters, profile.get(), profile_accumulates);
+  return analyze_locked(counters, profile.get(), profile_accumulates, recent);
 }
 
 void AllocationAnalyzer::rank_locked(const HeapProfile& profile, bool accumulates,
@@ -211,14 +198,16 @@ AllocationAnalyzer::RankedSites AllocationAnalyzer::rank_sites(const HeapProfile
 }
 
 AllocationStats AllocationAnalyzer::analyze(const std::optional<AllocationCounters>& counters,
-                                            const HeapProfile* profile, bool profile_accumulates) {
+                                            const HeapProfile* profile, bool profile_accumulates,
+                                            const std::optional<AllocationRate>& recent) {
   std::lock_guard lock(mutex_);
   if (profile != nullptr) rank_locked(*profile, profile_accumulates, nullptr);
-  return analyze_locked(counters, profile, profile_accumulates);
+  return analyze_locked(counters, profile, profile_accumulates, recent);
 }
 
 AllocationStats AllocationAnalyzer::analyze_locked(const std::optional<AllocationCounters>& counters,
-                                                   const HeapProfile* profile, bool profile_accumulates) {
+                                                   const HeapProfile* profile, bool profile_accumulates,
+                                                   const std::optional<AllocationRate>& recent) {
   AllocationStats stats;
   stats.timestamp = clock_.system_now();
 
@@ -245,24 +234,22 @@ AllocationStats AllocationAnalyzer::analyze_locked(const std::optional<Allocatio
         }
       }
     }
-    // Rates over the interval since the previous reading; the first call uses the process lifetime.
-    Totals before;
-    double seconds = 0;
-    if (previous_) {
-      before = totals_of(*previous_);
-      seconds = std::chrono::duration<double>(counters->read_at - previous_->read_at).count();
-    } else {
-      seconds = process_uptime_seconds();
+    // Rates over the window the caller measured (the sampler's last minute), else over the process lifetime.
+    double allocated_per_second = 0;
+    double freed_per_second = 0;
+    if (recent) {
+      allocated_per_second = recent->allocations_per_second;
+      freed_per_second = recent->deallocations_per_second;
+      stats.rate_window_seconds = std::chrono::duration<double>(recent->span).count();
+    } else if (const double seconds = process_uptime_seconds(); seconds > 0) {
+      allocated_per_second = static_cast<double>(stats.total_allocations) / seconds;
+      freed_per_second = static_cast<double>(stats.total_deallocations) / seconds;
+      stats.rate_window_seconds = seconds;
     }
-    if (seconds > 0) {
-      const auto allocated = stats.total_allocations - std::min(stats.total_allocations, before.allocations);
-      const auto freed = stats.total_deallocations - std::min(stats.total_deallocations, before.deallocations);
-      stats.allocation_rate_per_second = static_cast<double>(allocated) / seconds;
-      stats.deallocation_rate_per_second = static_cast<double>(freed) / seconds;
-      stats.allocation_deallocation_ratio =
-          freed > 0 ? static_cast<double>(allocated) / static_cast<double>(freed) : (allocated > 0 ? INFINITY : 1.0);
-    }
-    previous_ = counters;
+    stats.allocation_rate_per_second = allocated_per_second;
+    stats.deallocation_rate_per_second = freed_per_second;
+    stats.allocation_deallocation_ratio =
+        freed_per_second > 0 ? allocated_per_second / freed_per_second : (allocated_per_second > 0 ? INFINITY : 1.0);
   } else {
     stats.reason = JemallocCtl::availability().reason;
   }
@@ -308,7 +295,7 @@ AllocationStats AllocationAnalyzer::analyze_locked(const std::optional<Allocatio
   if (stats.available && stats.allocation_deallocation_ratio > 1.05 &&
       std::isfinite(stats.allocation_deallocation_ratio) && stats.allocation_rate_per_second > 0) {
     advice.push_back("allocations outpaced frees by " + fixed((stats.allocation_deallocation_ratio - 1.0) * 100.0, 0) +
-                     "% over the last interval: if that persists, look at GET /metrics/memory/leaks");
+                     "% over the rate window: if that persists, look at GET /metrics/memory/leaks");
   }
   if (stats.sites_available && stats.sites_basis == "in_use") {
     advice.push_back(

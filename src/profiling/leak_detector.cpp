@@ -436,16 +436,18 @@ LeakReport LeakDetector::analyze_locked() const {
 }
 
 LeakReport LeakDetector::detect() {
-  if (auto error = observe()) {
-    LeakReport report = analyze();
-    if (report.observations == 0) {
-      report.available = false;
-    }
-    report.reason = error->to_string();
-    return report;
-  }
-  LeakReport report = analyze();
+  LeakReport report = analysis_after(observe());
   publish(report);
+  return report;
+}
+
+LeakReport LeakDetector::analysis_after(const std::optional<ProfilingError>& error) const {
+  LeakReport report = analyze();
+  if (error) {
+    // The history still stands when a later dump fails; without any, there is nothing to report on.
+    if (report.observations == 0) report.available = false;
+    report.reason = error->to_string();
+  }
   return report;
 }
 
@@ -480,13 +482,7 @@ void LeakDetector::stop() {
 }
 
 void LeakDetector::observe_and_publish() {
-  if (auto error = observe()) {
-    LeakReport report = analyze();
-    report.reason = error->to_string();
-    publish(std::move(report));
-  } else {
-    publish(analyze());
-  }
+  publish(analysis_after(observe()));
 }
 
 }  // namespace riptide::performance

@@ -110,6 +110,7 @@ nlohmann::json to_json(const AllocationStats& stats) {
       {"total_deallocations", stats.total_deallocations},
       {"total_allocated_bytes", stats.total_allocated_bytes},
       {"deallocation_rate_per_second", stats.deallocation_rate_per_second},
+      {"rate_window_seconds", stats.rate_window_seconds},
       {"live_allocations", stats.live_allocations},
       {"allocation_deallocation_ratio", finite_or_null(stats.allocation_deallocation_ratio)},
       {"size_classes", std::move(size_classes)},

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "http/support/http_client.hpp"
 #include "riptide/performance/core/uuid.hpp"
@@ -58,13 +59,19 @@ class HeapDumpFault : public ::testing::Test {
     }
   }
 
-  // A server whose profiler dumps into `directory`. The leak detector is not started in the background,
-  // so every request captures a fresh dump and meets the fault.
+  // A server whose profiler dumps into `directory`. Requests never dump themselves: the leak detector's
+  // first observation (start_profiling() takes it at once) meets the fault and publishes it, and
+  // /debug/pprof/heap asks for a fresh shared profile, which meets it too.
   void start(const std::filesystem::path& directory) {
     rp::Config config;
     config.profiling.dump_directory = directory.string();
     config.monitoring.sample_interval_sec = 0.05;
     profiler_ = std::make_shared<rp::MemoryProfiler>(rp::make_uuid_v4(), config);
+    profiler_->start_profiling();
+    const auto detector = profiler_->leak_detector();
+    for (int i = 0; i < 1200 && detector && detector->running() && !detector->latest(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     router_ = std::make_unique<http::MemoryMetricsRouter>(profiler_, "");
     server_ = http::Server::start(*router_, {.port = 0});
   }

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "http/support/http_client.hpp"
 #include "riptide/performance/core/features.hpp"
@@ -38,6 +39,12 @@ class ProfilingOff : public ::testing::Test {
   void SetUp() override {
     profiler_ = std::make_shared<rp::MemoryProfiler>(rp::make_uuid_v4());
     profiler_->start_profiling();
+    // Where the profiler runs, the leak route serves the detector's published report: wait for its first
+    // observation (start_profiling() takes it at once), so the answer does not depend on timing.
+    const auto detector = profiler_->leak_detector();
+    for (int i = 0; i < 1200 && detector && detector->running() && !detector->latest(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     router_ = std::make_unique<http::MemoryMetricsRouter>(profiler_, "");
     server_ = http::Server::start(*router_, {.port = 0});
   }

@@ -500,12 +500,28 @@ TEST(AllocationAnalyzer, RanksSitesAndComputesDistributionFromCounters) {
   EXPECT_NEAR(stats.top_allocators_by_bytes[0].percentage_of_total, 100.0 * 163840 / (163840 + 14400), 0.01);
   EXPECT_FALSE(stats.recommendations.empty());
 
-  // The second reading gives a rate over the 10 s in between.
+  // Rates come from the window the caller measured (the sampler's last minute); reading again changes
+  // nothing: the same inputs give the same rates.
+  const rp::AllocationRate recent{
+      .allocations_per_second = 50.0, .deallocations_per_second = 40.0, .span = std::chrono::seconds(10)};
   clock.advance(std::chrono::seconds(10));
   counters.read_at = clock.steady_now();
   counters.size_classes[0].nrequests += 500;
-  const auto later = analyzer.analyze(counters, nullptr, false);
+  const auto later = analyzer.analyze(counters, nullptr, false, recent);
   EXPECT_NEAR(later.allocation_rate_per_second, 50.0, 1e-9);
+  EXPECT_NEAR(later.deallocation_rate_per_second, 40.0, 1e-9);
+  EXPECT_NEAR(later.rate_window_seconds, 10.0, 1e-9);
+  EXPECT_NEAR(later.allocation_deallocation_ratio, 1.25, 1e-9);
+  const auto again = analyzer.analyze(counters, nullptr, false, recent);
+  EXPECT_EQ(again.allocation_rate_per_second, later.allocation_rate_per_second);
+  // Without a measured window: the lifetime averages, and again the same for a second reader.
+  const auto lifetime = analyzer.analyze(counters, nullptr, false);
+  const auto lifetime_again = analyzer.analyze(counters, nullptr, false);
+  EXPECT_GT(lifetime.rate_window_seconds, 0.0);
+  EXPECT_NEAR(lifetime.allocation_rate_per_second,
+              static_cast<double>(lifetime.total_allocations) / lifetime.rate_window_seconds, 1e-6);
+  EXPECT_NEAR(lifetime_again.allocation_rate_per_second, lifetime.allocation_rate_per_second,
+              lifetime.allocation_rate_per_second * 0.01);
   const auto json = rp::to_json(stats);
   EXPECT_EQ(json["top_allocators"][0]["allocation_count"], 900);
   EXPECT_EQ(json["total_allocations"], 1000);

@@ -1,11 +1,10 @@
 #pragma once
-// The /metrics/memory/* endpoints (docs/http-endpoints.md) plus Prometheus /metrics, pprof /debug/pprof/* and
-// /metrics/performance, as routes on a transport-free Router:
-//   auto profiler = std::make_shared<rp::MemoryProfiler>(session_id);
-//   profiler->start_profiling();
-//   rp::http::MemoryMetricsRouter router(profiler, session_id);
+// Every monitoring route on one transport-free Router: the memory routes, /metrics and /metrics/performance,
+// and /debug/pprof/* (routes.hpp has them as separate groups; rp::http::serve(manager) serves them all):
+//   rp::http::MemoryMetricsRouter router(manager);
 //   auto server = rp::http::Server::start(router, {.bind = "127.0.0.1", .port = 3000});
-// docs/http-endpoints.md documents every endpoint and field.
+// Over a bare MemoryProfiler (no targets or limits) the memory routes and /metrics's memory families work
+// and /metrics/performance answers 503. docs/http-endpoints.md documents every endpoint and field.
 
 #include "riptide/performance/core/config.hpp"
 #include "riptide/performance/http/router.hpp"
@@ -34,15 +33,15 @@ struct MemoryMetricsOptions {
   /// Cool-downs and bounds (gc_cooldown_sec, cpu_profile_max_sec, max_trend_points); empty: the
   /// profiler's configuration.
   std::optional<HttpConfig> http;
-  /// Leak history shared with the host (e.g. the PerformanceManager's); empty: the router creates one
-  /// and runs it in the background when heap profiling is available.
+  /// A leak detector the host runs itself, whose published reports the routes show instead of the
+  /// profiler's own; empty: the profiler's (which the manager's start_monitoring() runs).
   std::shared_ptr<LeakDetector> leak_detector;
-  /// Allocation analyzer shared with the host; empty: the router creates one.
+  /// An allocation analyzer the host runs itself; empty: the profiler's.
   std::shared_ptr<AllocationAnalyzer> allocation_analyzer;
-  /// The targets GET /metrics/memory/health judges against, read per request (e.g. a PerformanceManager's,
-  /// which reload_config() can change); empty: the profiler's configuration.
+  /// The targets GET /metrics/memory/health judges against over a bare profiler, read per request; empty:
+  /// the profiler's configuration. Over a manager, its targets (reloads included).
   std::function<PerformanceTargets()> targets;
-  /// Body of GET /metrics/performance (e.g. PerformanceManager::performance_json); empty: 503.
+  /// Body of GET /metrics/performance; empty: the manager's state() (over a bare profiler: 503).
   std::function<nlohmann::json()> performance_json;
   /// More /metrics families (performance, cache, limits), appended after the memory families.
   std::vector<std::function<void(PrometheusWriter&)>> prometheus_collectors;
@@ -52,13 +51,12 @@ struct MemoryMetricsOptions {
 
 class MemoryMetricsRouter : public Router {
  public:
-  /// Registers every route. `profiler` must not be null; `session_id` is echoed in every JSON body
-  /// (empty: the profiler's). Throws ConfigError for a null profiler.
+  /// Registers every route over a bare profiler. `profiler` must not be null; `session_id` is echoed in every
+  /// JSON body (empty: the profiler's). Throws ConfigError for a null profiler.
   MemoryMetricsRouter(std::shared_ptr<MemoryProfiler> profiler, std::string session_id,
                       MemoryMetricsOptions options = {});
-  /// Every route over a PerformanceManager: its memory profiler, session and configuration,
-  /// GET /metrics/performance from performance_json(), and request latency/throughput families in
-  /// /metrics. Options given here are kept (a performance_json given here wins).
+  /// Every route over a PerformanceManager: readers serialize its published state() (memory, targets,
+  /// latency, stages, cache, limits), actions call its methods. Throws ConfigError for a null manager.
   explicit MemoryMetricsRouter(std::shared_ptr<PerformanceManager> manager, MemoryMetricsOptions options = {});
   ~MemoryMetricsRouter() override;
 
@@ -68,8 +66,6 @@ class MemoryMetricsRouter : public Router {
 
  private:
   void register_routes();
-  static MemoryMetricsOptions with_manager(const std::shared_ptr<PerformanceManager>& manager,
-                                           MemoryMetricsOptions options);
 
   std::shared_ptr<State> state_;
 };

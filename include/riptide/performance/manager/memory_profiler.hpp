@@ -14,6 +14,8 @@
 
 #include "riptide/performance/core/clock.hpp"
 #include "riptide/performance/core/config.hpp"
+#include "riptide/performance/manager/memory_state.hpp"
+#include "riptide/performance/memory/memory_release.hpp"
 #include "riptide/performance/memory/memory_snapshot.hpp"
 #include "riptide/performance/memory/memory_tracker.hpp"
 #include "riptide/performance/profiling/allocation_analyzer.hpp"
@@ -45,12 +47,24 @@ class MemoryProfiler {
   /// the history. Works whether or not profiling was started.
   [[nodiscard]] MemorySnapshot get_current_snapshot();
 
-  /// Spec detect_leaks(): takes a heap profile now and analyses it with the history gathered every
+  /// Everything the memory endpoints show, assembled now and judged against `targets`: the sampler's latest
+  /// snapshot (a fresh reading before its first), allocation rates over the last minute and the retained
+  /// history, the leak detector's latest report (never a new observation), the library's own heap and the
+  /// health verdict. A read: it changes nothing any later reading reports.
+  /// `leaks_from`: the detector whose reports to show instead of the profiler's own (a host that runs its own).
+  [[nodiscard]] MemoryState assess(const PerformanceTargets& targets,
+                                   const std::shared_ptr<LeakDetector>& leaks_from = nullptr);
+  /// The action behind POST /metrics/memory/gc: asks the allocator to return free pages to the OS
+  /// (memory_release.hpp). `performed` is false, with the reason, under an allocator that cannot.
+  [[nodiscard]] MemoryRelease release_memory();
+
+  /// Takes a heap profile now and analyses it with the history gathered every
   /// profiling.leak_detection_interval_sec while profiling runs. Without jemalloc's profiler (or with
   /// profiling.enabled = false) the report says available = false with the reason and the fix.
   [[nodiscard]] LeakReport detect_leaks();
-  /// Spec get_allocation_stats(): exact totals, rates and size distribution from jemalloc's counters plus the
-  /// top allocation sites from the sampled heap profile.
+  /// Exact totals, rates (over the last minute of the sampler's history; over the process lifetime before
+  /// two samples exist) and size distribution from jemalloc's counters plus the top allocation sites from
+  /// the sampled heap profile. A read: asking twice gives the same rates.
   [[nodiscard]] AllocationStats get_allocation_stats();
   /// Heap bytes held by riptide-performance itself (its own allocations, not the host's values in its cache
   /// containers): a sampled estimate from the leak detector's latest heap profile (self_heap.hpp has the
@@ -73,6 +87,8 @@ class MemoryProfiler {
   [[nodiscard]] MemoryTracker& tracker() noexcept { return *tracker_; }
   [[nodiscard]] const MemoryTracker& tracker() const noexcept { return *tracker_; }
   [[nodiscard]] const std::string& session_id() const noexcept { return session_id_; }
+  /// The configuration the profiler was built with. It sizes the sampler and the leak detector, which are
+  /// built once; targets come from the caller of assess() (a PerformanceManager passes the reloaded ones).
   [[nodiscard]] const Config& config() const noexcept { return config_; }
 
  private:

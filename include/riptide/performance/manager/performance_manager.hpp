@@ -38,12 +38,16 @@
 #include "riptide/performance/limits/resource_limits.hpp"
 #endif
 #include "riptide/performance/manager/memory_profiler.hpp"
+#include "riptide/performance/timing/cpu_profiler.hpp"
 #include "riptide/performance/timing/latency_histogram.hpp"
 #include "riptide/performance/timing/stage_timer.hpp"
 #include "riptide/performance/timing/target_checker.hpp"
 #include "riptide/performance/timing/throughput.hpp"
 
 namespace riptide::performance {
+
+struct PerformanceState;  // performance_state.hpp
+class PrometheusWriter;
 
 /// A reading of everything the targets are about. Latency, throughput and AI share cover the sliding
 /// window (monitoring.throughput_window_sec); memory is the latest sampler snapshot. MB are MiB.
@@ -196,9 +200,29 @@ class PerformanceManager {
   [[nodiscard]] StageTimer time_stage(std::string_view name) noexcept { return stages_.time(name); }
 
   /// One step of the checker thread: advance the latency and limit windows; while monitoring, check the
-  /// targets, remember violations and log those that start (monitoring.alert_on_violations). Tests call
-  /// it on a driven clock.
+  /// targets, remember violations, log those that start (monitoring.alert_on_violations) and publish the
+  /// new state. The only periodic writer of what readers see. Tests call it on a driven clock.
   void tick();
+
+  /// What every reader serializes (performance_state.hpp): while monitoring, the state the latest periodic
+  /// check published (at most monitoring.sample_interval_sec old); otherwise, or before the first check, a
+  /// reading assembled now (`published` false). A read: it never changes the violation history, the limit
+  /// windows, the leak history or the logs, however often it is called. Thread-safe.
+  [[nodiscard]] std::shared_ptr<const PerformanceState> state();
+  /// Every riptide_* family of state() in the Prometheus text format (what GET /metrics serves).
+  void write_prometheus(PrometheusWriter& out);
+
+  // Actions: each changes something on purpose, and the HTTP routes that trigger them only call these.
+  /// Asks the allocator to return free pages to the OS (POST /metrics/memory/gc); `performed` false with the
+  /// reason under an allocator that cannot.
+  [[nodiscard]] MemoryRelease release_memory() { return profiler_.release_memory(); }
+  /// A heap profile taken now, added to the leak history and analysed (MemoryProfiler::detect_leaks()).
+  [[nodiscard]] LeakReport detect_leaks_now() { return profiler_.detect_leaks(); }
+  /// A CPU profile of the whole process over `duration` (gperftools; GET /debug/pprof/profile). Blocks for
+  /// `duration`; one at a time per process (`busy` otherwise).
+  [[nodiscard]] CpuProfileResult take_cpu_profile(std::chrono::nanoseconds duration) {
+    return CpuProfiler::profile(duration);
+  }
 
 #if RIPTIDE_PERF_HAS_CACHE
   /// The manager's two-level cache, built from [cache] and [redis] (null when cache.enabled is false).
@@ -247,7 +271,7 @@ class PerformanceManager {
   }
 #endif
 
-  /// The body of GET /metrics/performance: targets, status, latency, throughput, stages, memory. A read.
+  /// The body of GET /metrics/performance: state() as JSON. A read.
   [[nodiscard]] nlohmann::json performance_json();
 
   // Reloading. Keys that can change while running: every targets.* key and monitoring.alert_on_violations
@@ -308,6 +332,8 @@ class PerformanceManager {
   ConfigReload apply_validated(const Config& candidate);
   void note_status(const TargetStatus& status, std::chrono::system_clock::time_point now);
   [[nodiscard]] MemorySummary memory_summary(std::chrono::nanoseconds duration) const;
+  [[nodiscard]] PerformanceState assemble_state(const Metrics& metrics, const PerformanceTargets& targets,
+                                                const TargetStatus& status, bool published);
 
   mutable std::mutex config_mutex_;  // guards config_ against reload_config()
   Config config_;                    // only reloadable keys ever change; the rest may be read without the lock
@@ -331,6 +357,9 @@ class PerformanceManager {
   std::map<std::string, ViolationRecord> violations_;
   std::map<std::string, TargetState> last_states_;
   bool memory_alert_active_ = false;
+
+  mutable std::mutex published_mutex_;
+  std::shared_ptr<const PerformanceState> published_;  // the latest periodic check's; null between sessions
 
   PeriodicWorker checker_;  // last: stopped before the state its ticks read
 };

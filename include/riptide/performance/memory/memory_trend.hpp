@@ -55,6 +55,15 @@ struct MemoryTrend {
   TrendAnalysis trend_analysis;
 };
 
+/// Allocations and frees per second between the first and the last sample that carry jemalloc's counts.
+struct AllocationRate {
+  double allocations_per_second = 0.0;
+  double deallocations_per_second = 0.0;
+  std::chrono::nanoseconds span{};  ///< time between the two samples the rates rest on
+};
+/// The rate over `samples` (oldest first); empty with fewer than two counted samples or no time between them.
+[[nodiscard]] std::optional<AllocationRate> allocation_rate(std::span<const MemorySample> samples) noexcept;
+
 /// Least-squares line through (x, y); r_squared 0 when y does not vary or fewer than 3 points.
 struct LineFit {
   double slope = 0.0;

@@ -13,6 +13,7 @@
 #include "riptide/performance/core/clock.hpp"
 #include "riptide/performance/core/config.hpp"
 #include "riptide/performance/memory/jemalloc_stats.hpp"
+#include "riptide/performance/memory/memory_trend.hpp"
 #include "riptide/performance/profiling/heap_profile.hpp"
 #include "riptide/performance/profiling/heap_profile_cache.hpp"
 
@@ -57,10 +58,13 @@ struct AllocationStats {
   std::uint64_t total_allocated_bytes = 0;   ///< sum over classes of requests x class size
   double average_allocation_size = 0;        ///< total_allocated_bytes / total_allocations
   std::uint64_t median_allocation_size = 0;  ///< size class holding the median allocation
-  double allocation_rate_per_second = 0;     ///< allocations/s over the last interval (since previous call)
-  double deallocation_rate_per_second = 0;   ///< frees/s over the same interval
+  double allocation_rate_per_second = 0;     ///< allocations/s over `rate_window_seconds`
+  double deallocation_rate_per_second = 0;   ///< frees/s over the same window
+  /// The window the rates cover: the sampler's last minute when the caller passed it, else the process
+  /// lifetime so far.
+  double rate_window_seconds = 0;
   std::int64_t live_allocations = 0;         ///< allocations - deallocations: objects alive now
-  double allocation_deallocation_ratio = 0;  ///< interval allocations / deallocations; > 1 means growth
+  double allocation_deallocation_ratio = 0;  ///< allocations / deallocations over the window; > 1 means growth
   std::vector<SizeClassStats> size_classes;  ///< distribution (nrequests per class), classes with traffic
 
   std::vector<std::string> recommendations;  ///< concrete advice derived from the figures above
@@ -80,17 +84,21 @@ class AllocationAnalyzer {
                               std::shared_ptr<HeapProfileCache> profiles = nullptr);
 
   /// Reads the counters now; the sites come from a heap profile at most
-  /// profiling.leak_detection_interval_sec old (one dump serves every reader). Thread-safe.
-  [[nodiscard]] AllocationStats analyze();
+  /// profiling.leak_detection_interval_sec old (one dump serves every reader). Rates are `recent` (e.g.
+  /// allocation_rate() over the sampler's last minute); without it, the process lifetime's averages. Asking
+  /// twice gives the same answer: no call changes what the next one reports. Thread-safe.
+  [[nodiscard]] AllocationStats analyze(const std::optional<AllocationRate>& recent = std::nullopt);
   /// As analyze(counters, profile.get(), accumulates), reusing the site ranking while `profile` is the
   /// same as the previous call's: repeated polls between two dumps cost no symbolization or sorting.
   [[nodiscard]] AllocationStats analyze(const std::optional<AllocationCounters>& counters,
-                                        const HeapProfileCache::Profile& profile, bool profile_accumulates);
+                                        const HeapProfileCache::Profile& profile, bool profile_accumulates,
+                                        const std::optional<AllocationRate>& recent = std::nullopt);
 
   /// Pure computation from given inputs (either may be missing), for tests and for callers that already hold
-  /// a profile. Rates are computed against the previous call's counters.
+  /// a profile. Rates as in analyze(recent).
   [[nodiscard]] AllocationStats analyze(const std::optional<AllocationCounters>& counters, const HeapProfile* profile,
-                                        bool profile_accumulates);
+                                        bool profile_accumulates,
+                                        const std::optional<AllocationRate>& recent = std::nullopt);
 
  private:
   ProfilingConfig config_;
@@ -112,8 +120,8 @@ class AllocationAnalyzer {
   // Both need mutex_ held: re-rank unless ranked_ is already `profile`'s, then compute the stats.
   void rank_locked(const HeapProfile& profile, bool accumulates, const HeapProfileCache::Profile& keep);
   [[nodiscard]] AllocationStats analyze_locked(const std::optional<AllocationCounters>& counters,
-                                               const HeapProfile* profile, bool profile_accumulates);
-  std::optional<AllocationCounters> previous_;
+                                               const HeapProfile* profile, bool profile_accumulates,
+                                               const std::optional<AllocationRate>& recent);
   std::chrono::steady_clock::time_point created_at_;
 };
 

@@ -94,7 +94,8 @@ class LeakDetector {
   /// Analyses the history so far. Does not take a profile.
   [[nodiscard]] LeakReport analyze() const;
 
-  /// An explicit request: a fresh observation, then the analysis (MemoryProfiler::detect_leaks()).
+  /// An explicit request: a fresh observation, then the analysis, published as latest()
+  /// (MemoryProfiler::detect_leaks()).
   [[nodiscard]] LeakReport detect();
 
   /// Observes every config.leak_detection_interval_sec on an own thread and publishes the analysis.
@@ -143,6 +144,8 @@ class LeakDetector {
   std::unordered_set<std::uint64_t> make_room_locked(const std::vector<HeapSite>& sites);
   [[nodiscard]] double time_of_locked(const SiteHistory& history, std::size_t i) const;
   LeakReport analyze_locked() const;
+  // The analysis after an observation that returned `error` (unavailable when no observation ever succeeded).
+  [[nodiscard]] LeakReport analysis_after(const std::optional<ProfilingError>& error) const;
   void publish(LeakReport report);
   void observe_and_publish();
 

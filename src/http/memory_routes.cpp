@@ -1,0 +1,125 @@
+// GET /metrics/memory/{snapshot,trend,leaks,allocations,health} and POST /metrics/memory/gc: the readers
+// serialize what the memory and profiling areas computed; gc calls the release action.
+#include "riptide/performance/core/features.hpp"
+#include "riptide/performance/http/http_error.hpp"
+#include "riptide/performance/http/query.hpp"
+#include "riptide/performance/manager/memory_profiler.hpp"
+#include "riptide/performance/manager/performance_manager.hpp"
+#include "riptide/performance/memory/memory_json.hpp"
+#include "riptide/performance/profiling/profiling_json.hpp"
+#include "route_context.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+namespace riptide::performance::http {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Copies `fields` into `body` after its envelope.
+void merge_into(nlohmann::json& body, nlohmann::json fields) {
+  for (auto& [key, value] : fields.items()) body[key] = std::move(value);
+}
+
+Response snapshot(const RouteContext& context, const Request& request) {
+  Query::parse(request.query()).allow_only({});
+  const MemorySnapshot snapshot = context.profiler->get_current_snapshot();
+  nlohmann::json body = snapshot_to_json(snapshot);
+  body["session_id"] = context.session_id;
+  const auto self = context.profiler->self_heap();
+  body["self_heap_bytes"] = self ? nlohmann::json(self->bytes) : nlohmann::json(nullptr);
+  body["self_heap_error_bytes"] = self ? nlohmann::json(self->error_bytes) : nlohmann::json(nullptr);
+  return json_response(body);
+}
+
+Response trend(const RouteContext& context, const Request& request) {
+  const Query query = Query::parse(request.query());
+  query.allow_only({"duration", "interval"});
+  const MemoryTracker& tracker = context.profiler->tracker();
+  const auto retained = std::max(tracker.options().history, tracker.options().long_history);
+  const auto duration = query.duration("duration", std::min<std::chrono::nanoseconds>(1h, retained), 1s, retained);
+  const auto interval = query.duration("interval", std::min<std::chrono::nanoseconds>(1min, duration), 1ms, duration);
+  const MemoryTrend trend = tracker.trend(duration, interval, std::max<std::size_t>(1, context.http.max_trend_points));
+  nlohmann::json body = context.envelope(tracker.clock().system_now());
+  merge_into(body, trend_to_json(trend));
+  body["max_points"] = context.http.max_trend_points;
+  return json_response(body);
+}
+
+// The leak detector's latest published report: a request never takes a heap profile (that is the
+// detector's periodic work, or the explicit detect_leaks()).
+Response leaks(const RouteContext& context, const Request& request) {
+  Query::parse(request.query()).allow_only({});
+  const MemoryState state = context.memory_state();
+  if (!state.leaks) throw HttpError::unavailable(state.leaks_unavailable_reason);
+  if (!state.leaks->available) {
+    // With the profiler on, the failure is the dump itself (directory missing, unwritable or full): say so
+    // instead of blaming the profiler.
+    throw HttpError::unavailable((state.heap_profiling_available ? "leak detection failed: "
+                                                                 : "leak detection needs jemalloc's heap profiler: ") +
+                                 state.leaks->reason);
+  }
+  nlohmann::json body = to_json(*state.leaks);
+  body["session_id"] = context.session_id;
+  return json_response(body);
+}
+
+Response allocations(const RouteContext& context, const Request& request) {
+  Query::parse(request.query()).allow_only({});
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
+  const AllocationStats stats = context.options.allocation_analyzer ? context.options.allocation_analyzer->analyze()
+                                                                    : context.profiler->get_allocation_stats();
+  if (!stats.available) {
+    throw HttpError::unavailable("allocation statistics need jemalloc as the process allocator: " + stats.reason);
+  }
+  nlohmann::json body = to_json(stats);
+  body["session_id"] = context.session_id;
+  return json_response(body);
+#else
+  (void)context;
+  throw HttpError::unavailable("allocation analysis is compiled out: build with RIPTIDE_PERF_MEMORY_PROFILING=ON");
+#endif
+}
+
+Response health(const RouteContext& context, const Request& request) {
+  Query::parse(request.query()).allow_only({});
+  const MemoryState state = context.memory_state();
+  nlohmann::json body = context.envelope(state.taken_at);
+  merge_into(body, state.health);
+  return json_response(body);
+}
+
+Response gc(RouteContext& context, const Request& request) {
+  Query::parse(request.query()).allow_only({});
+  // Refused before the cool-down is spent: an allocator that cannot release must not delay a later retry.
+  if (const std::string reason = memory_release_unavailable_reason(context.profiler->tracker()); !reason.empty()) {
+    throw HttpError::unavailable(reason);
+  }
+  const auto ticket = context.gc_cooldown.acquire_or_throw("memory purge");
+  const MemoryRelease release =
+      context.manager ? context.manager->release_memory() : context.profiler->release_memory();
+  if (!release.performed) throw HttpError::unavailable(release.reason);
+  nlohmann::json body = context.envelope(release.timestamp);
+  merge_into(body, release);
+  return json_response(body);
+}
+
+}  // namespace
+
+void add_memory_routes(Router& router, const std::shared_ptr<RouteContext>& context) {
+  // Each handler's copy of `context` keeps it alive as long as the router.
+  const auto read = [&context](Response (*handler)(const RouteContext&, const Request&)) {
+    return [context, handler](const Request& request) { return handler(*context, request); };
+  };
+  router.add_route("GET", "/metrics/memory/snapshot", read(&snapshot));
+  router.add_route("GET", "/metrics/memory/leaks", read(&leaks));
+  router.add_route("GET", "/metrics/memory/allocations", read(&allocations), {.blocking = true});
+  router.add_route("GET", "/metrics/memory/trend", read(&trend));
+  router.add_route("GET", "/metrics/memory/health", read(&health));
+  router.add_route("POST", "/metrics/memory/gc", [context](const Request& request) { return gc(*context, request); },
+                   {.sensitive = true, .blocking = true});
+}
+
+}  // namespace riptide::performance::http

@@ -1,0 +1,70 @@
+// GET /metrics (Prometheus text) and GET /metrics/performance (JSON): both serialize the manager's published
+// state (or, over a bare profiler, its memory reading) and change nothing.
+#include "riptide/performance/http/http_error.hpp"
+#include "riptide/performance/http/prometheus.hpp"
+#include "riptide/performance/http/query.hpp"
+#include "riptide/performance/manager/memory_profiler.hpp"
+#include "riptide/performance/manager/performance_manager.hpp"
+#include "riptide/performance/manager/performance_state.hpp"
+#include "route_context.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace riptide::performance::http {
+namespace {
+
+// Over a bare profiler there is no PerformanceState: the build information and the memory families.
+void write_profiler_families(PrometheusWriter& out, const RouteContext& context) {
+  const MemoryState memory = context.memory_state();
+  out.family("info", MetricType::gauge, "Build and session of riptide-performance; the value is always 1.");
+  out.sample(std::uint64_t{1}, {{"version", RIPTIDE_PERF_VERSION},
+                                {"allocator", memory.snapshot ? memory.snapshot->allocator : "unknown"},
+                                {"session_id", context.session_id}});
+  write_prometheus(out, memory);
+}
+
+Response metrics(const RouteContext& context, const Router& router, const Request& request) {
+  Query::parse(request.query()).allow_only({});
+  PrometheusWriter out;
+  if (context.manager && !context.options.leak_detector) {
+    write_prometheus(out, *context.manager->state());
+  } else {
+    write_profiler_families(out, context);
+  }
+  router.write_transport_metrics(out);  // riptide_http_*: the serving http::Server's connection counters
+  for (const auto& collect : context.options.prometheus_collectors) {
+    if (collect) collect(out);
+  }
+  Response response;
+  response.content_type = PrometheusWriter::kContentType;
+  response.body = out.text();
+  return response;
+}
+
+Response performance(const RouteContext& context, const Request& request) {
+  Query::parse(request.query()).allow_only({});
+  nlohmann::json body;
+  if (context.options.performance_json) {
+    body = context.options.performance_json();
+  } else if (context.manager) {
+    body = *context.manager->state();
+  } else {
+    throw HttpError::unavailable(
+        "no PerformanceManager is attached to these routes: serve a manager (rp::http::serve(manager)) or pass "
+        "MemoryMetricsOptions::performance_json");
+  }
+  if (body.is_object() && !body.contains("session_id")) body["session_id"] = context.session_id;
+  return json_response(body);
+}
+
+}  // namespace
+
+void add_metrics_routes(Router& router, const std::shared_ptr<RouteContext>& context) {
+  const Router* self = &router;  // the routes live in `router`: it outlives them
+  router.add_route("GET", "/metrics",
+                   [context, self](const Request& request) { return metrics(*context, *self, request); });
+  router.add_route("GET", "/metrics/performance",
+                   [context](const Request& request) { return performance(*context, request); });
+}
+
+}  // namespace riptide::performance::http
