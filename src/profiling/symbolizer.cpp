@@ -263,7 +263,9 @@ std::uint8_t classify_symbol(const char* mangled_name, const std::string& module
   if (!scope.starts_with(kNamespace)) return cls;
   std::string_view component = scope.substr(kNamespace.size());
   if (component.starts_with("L")) component.remove_prefix(1);  // internal linkage
-  for (const std::string_view container : {"12TinyLfuCache", "11TieredCache", "10RedisCache"}) {
+  // cache_detail holds TinyLfuCache's components (shard, node table, sketch, grace periods): their frames are
+  // the container's, like TinyLfuCache's own member functions.
+  for (const std::string_view container : {"12TinyLfuCache", "12cache_detail", "11TieredCache", "10RedisCache"}) {
     if (component.starts_with(container)) return cls | kFrameAllocator | kFrameCacheContainer;
   }
   return cls | kFrameAllocator | kFrameLibrary;

@@ -111,6 +111,11 @@ TEST(FrameClasses, FollowTheMangledNameAndTheModule) {
       none);
   EXPECT_TRUE(is(tiny_lfu, rp::kFrameCacheContainer));
   EXPECT_FALSE(is(tiny_lfu, rp::kFrameLibrary));
+  // TinyLfuCache's components (here its shard's table rebuild, which allocates) are the container's too.
+  const auto tiny_lfu_shard =
+      rp::classify_symbol("_ZN7riptide11performance12cache_detail10CacheShardImmSt8equal_toImEE7rebuildEm", none);
+  EXPECT_TRUE(is(tiny_lfu_shard, rp::kFrameCacheContainer));
+  EXPECT_FALSE(is(tiny_lfu_shard, rp::kFrameLibrary));
   EXPECT_TRUE(is(rp::classify_symbol("_ZN7riptide11performance11TieredCache3getERKNSt7__cxx1112basic_stringIcSt11"
                                      "char_traitsIcESaIcEEE",
                                      none),

@@ -44,7 +44,8 @@ enum FrameClass : std::uint8_t {
   /// the symbolizer).
   kFrameLibrary = 2,
   /// The cache containers whose contents are the host's values: riptide::performance::TinyLfuCache,
-  /// TieredCache and RedisCache (their member functions, nested types and lambdas).
+  /// TieredCache and RedisCache (their member functions, nested types and lambdas), and TinyLfuCache's
+  /// components in riptide::performance::cache_detail (its shard, node table, sketch, grace periods).
   kFrameCacheContainer = 4,
   /// Code in libdw/libelf (also kFrameLibrary): the symbolizer's DWARF reader.
   kFrameDwarfReader = 8,
