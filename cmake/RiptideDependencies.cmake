@@ -4,6 +4,9 @@ find_package(Threads REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(tomlplusplus REQUIRED)
+# Only prometheus-cpp::core is linked (metric families and the text serializer); the package config
+# also looks for civetweb and curl because Debian builds the pull and push parts, which stay unused.
+find_package(prometheus-cpp CONFIG REQUIRED)
 
 if(RIPTIDE_PERF_JEMALLOC)
   pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)

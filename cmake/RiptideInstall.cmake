@@ -33,7 +33,7 @@ list(REVERSE riptide_perf_installed_targets)
 foreach(target IN LISTS riptide_perf_installed_targets)
   string(APPEND RIPTIDE_PERF_PC_LIBS " -l${target}")
 endforeach()
-set(RIPTIDE_PERF_PC_REQUIRES "nlohmann_json spdlog tomlplusplus")
+set(RIPTIDE_PERF_PC_REQUIRES "nlohmann_json spdlog tomlplusplus prometheus-cpp-core")
 foreach(pair "RIPTIDE_PERF_JEMALLOC;jemalloc" "RIPTIDE_PERF_MEMORY_PROFILING;libdw zlib"
              "RIPTIDE_PERF_BOTTLENECK_ANALYSIS;libprofiler" "RIPTIDE_PERF_REDIS;hiredis")
   list(GET pair 0 option_name)

@@ -1,8 +1,16 @@
 #include "riptide/performance/core/prometheus_writer.hpp"
 
-#include <charconv>
-#include <cmath>
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/metric_type.h>
+#include <prometheus/text_serializer.h>
+
+#include <set>
 #include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "riptide/performance/core/prometheus_collectable.hpp"
 
 namespace riptide::performance {
 namespace {
@@ -42,16 +50,16 @@ std::string escape_help(std::string_view help) {
   return out;
 }
 
-const char* type_name(MetricType type) noexcept {
+prometheus::MetricType to_prometheus(MetricType type) noexcept {
   switch (type) {
     case MetricType::counter:
-      return "counter";
+      return prometheus::MetricType::Counter;
     case MetricType::gauge:
-      return "gauge";
+      return prometheus::MetricType::Gauge;
     case MetricType::untyped:
       break;
   }
-  return "untyped";
+  return prometheus::MetricType::Untyped;
 }
 
 }  // namespace
@@ -73,7 +81,31 @@ std::string escape_label_value(std::string_view value) {
   return out;
 }
 
-PrometheusWriter::PrometheusWriter(std::string prefix) : prefix_(std::move(prefix)) {}
+struct PrometheusWriter::Impl {
+  std::string prefix;
+  std::vector<prometheus::MetricFamily> families;
+  // Whether families.back() takes samples; append_exposition() closes it, as the text it adds
+  // ends the family before it.
+  bool open = false;
+  std::string exposition;
+  std::set<std::string, std::less<>> names;
+  mutable std::string text;
+  mutable bool rendered = true;
+
+  void add(double value, std::initializer_list<Label> labels);
+};
+
+struct detail::PrometheusWriterAccess {
+  static PrometheusWriter::Impl& impl(PrometheusWriter& writer) noexcept { return *writer.impl_; }
+};
+
+PrometheusWriter::PrometheusWriter(std::string prefix) : impl_(std::make_unique<Impl>()) {
+  impl_->prefix = std::move(prefix);
+}
+
+PrometheusWriter::~PrometheusWriter() = default;
+PrometheusWriter::PrometheusWriter(PrometheusWriter&&) noexcept = default;
+PrometheusWriter& PrometheusWriter::operator=(PrometheusWriter&&) noexcept = default;
 
 void PrometheusWriter::append_exposition(std::string_view exposition) {
   constexpr std::string_view kTypeLine = "# TYPE ";
@@ -85,19 +117,20 @@ void PrometheusWriter::append_exposition(std::string_view exposition) {
     if (line.starts_with(kTypeLine)) {
       const std::string_view rest = line.substr(kTypeLine.size());
       const std::string name(rest.substr(0, rest.find(' ')));
-      if (!families_.insert(name).second) {
+      if (!impl_->names.insert(name).second) {
         throw std::invalid_argument("prometheus: family '" + name + "' written twice");
       }
     }
     line_start = line_end + 1;
   }
-  text_.append(exposition);
-  if (!exposition.empty() && exposition.back() != '\n') text_.push_back('\n');
-  current_.clear();
+  impl_->exposition.append(exposition);
+  if (!exposition.empty() && exposition.back() != '\n') impl_->exposition.push_back('\n');
+  impl_->open = false;
+  impl_->rendered = false;
 }
 
 void PrometheusWriter::family(std::string_view name, MetricType type, std::string_view help) {
-  std::string full = prefix_;
+  std::string full = impl_->prefix;
   full += name;
   if (!valid_metric_name(full)) throw std::invalid_argument("prometheus: invalid metric name '" + full + "'");
   if (type == MetricType::counter && !full.ends_with("_total")) {
@@ -106,59 +139,77 @@ void PrometheusWriter::family(std::string_view name, MetricType type, std::strin
   if (type != MetricType::counter && full.ends_with("_total")) {
     throw std::invalid_argument("prometheus: only counters end in _total: '" + full + "'");
   }
-  if (!families_.insert(full).second) throw std::invalid_argument("prometheus: family '" + full + "' written twice");
-  text_ += "# HELP ";
-  text_ += full;
-  text_ += ' ';
-  text_ += escape_help(help);
-  text_ += "\n# TYPE ";
-  text_ += full;
-  text_ += ' ';
-  text_ += type_name(type);
-  text_ += '\n';
-  current_ = std::move(full);
+  if (!impl_->names.insert(full).second) {
+    throw std::invalid_argument("prometheus: family '" + full + "' written twice");
+  }
+  prometheus::MetricFamily family;
+  family.name = std::move(full);
+  // The serializer writes HELP verbatim, so a newline in it would end the comment line and leave the
+  // rest as an unparsable line: the text is stored escaped. An exposer the families are handed to
+  // serializes them the same way.
+  family.help = escape_help(help);
+  family.type = to_prometheus(type);
+  impl_->families.push_back(std::move(family));
+  impl_->open = true;
+  impl_->rendered = false;
 }
 
-void PrometheusWriter::write_labels(std::initializer_list<Label> labels) {
-  if (current_.empty()) throw std::logic_error("prometheus: sample before family()");
-  text_ += current_;
-  if (labels.size() == 0) return;
-  text_ += '{';
-  bool first = true;
+void PrometheusWriter::Impl::add(double value, std::initializer_list<Label> labels) {
+  if (!open) throw std::logic_error("prometheus: sample before family()");
+  prometheus::ClientMetric metric;
+  metric.label.reserve(labels.size());
   for (const auto& label : labels) {
     if (!valid_label_name(label.name)) {
       throw std::invalid_argument("prometheus: invalid label name '" + std::string{label.name} + "'");
     }
-    if (!first) text_ += ',';
-    first = false;
-    text_ += label.name;
-    text_ += "=\"";
-    text_ += escape_label_value(label.value);
-    text_ += '"';
+    // Label values are stored raw: the serializer escapes them.
+    metric.label.push_back({std::string{label.name}, std::string{label.value}});
   }
-  text_ += '}';
+  auto& family = families.back();
+  switch (family.type) {
+    case prometheus::MetricType::Counter:
+      metric.counter.value = value;
+      break;
+    case prometheus::MetricType::Gauge:
+      metric.gauge.value = value;
+      break;
+    default:
+      metric.untyped.value = value;
+      break;
+  }
+  family.metric.push_back(std::move(metric));
+  rendered = false;
 }
 
 void PrometheusWriter::sample(double value, std::initializer_list<Label> labels) {
-  write_labels(labels);
-  text_ += ' ';
-  if (std::isnan(value)) {
-    text_ += "NaN";
-  } else if (std::isinf(value)) {
-    text_ += value > 0 ? "+Inf" : "-Inf";
-  } else {
-    char buffer[64];
-    const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
-    text_.append(buffer, result.ptr);
-  }
-  text_ += '\n';
+  impl_->add(value, labels);
 }
 
 void PrometheusWriter::sample(std::uint64_t value, std::initializer_list<Label> labels) {
-  write_labels(labels);
-  text_ += ' ';
-  text_ += std::to_string(value);
-  text_ += '\n';
+  // Exact up to 2^53; see the declaration.
+  impl_->add(static_cast<double>(value), labels);
+}
+
+const std::string& PrometheusWriter::text() const {
+  if (!impl_->rendered) {
+    impl_->text = prometheus::TextSerializer().Serialize(impl_->families);
+    impl_->text += impl_->exposition;
+    impl_->rendered = true;
+  }
+  return impl_->text;
+}
+
+std::vector<prometheus::MetricFamily> metric_families(PrometheusWriter&& writer) {
+  auto& impl = detail::PrometheusWriterAccess::impl(writer);
+  if (!impl.exposition.empty()) {
+    throw std::logic_error("prometheus: text added with append_exposition() has no metric family form");
+  }
+  std::vector<prometheus::MetricFamily> families = std::move(impl.families);
+  impl.families.clear();
+  impl.names.clear();
+  impl.open = false;
+  impl.rendered = false;
+  return families;
 }
 
 }  // namespace riptide::performance

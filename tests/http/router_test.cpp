@@ -257,7 +257,8 @@ TEST(Prometheus, WritesFamiliesWithHelpTypeAndEscapedLabels) {
             "# HELP riptide_memory_resident_bytes Resident memory.\n"
             "# TYPE riptide_memory_resident_bytes gauge\n"
             "riptide_memory_resident_bytes 1.5\n"
-            "riptide_memory_resident_bytes{kind=\"nan\"} NaN\n"
+            // prometheus-cpp's serializer spells NaN "Nan"; Prometheus reads the value case-insensitively.
+            "riptide_memory_resident_bytes{kind=\"nan\"} Nan\n"
             "riptide_memory_resident_bytes{kind=\"inf\"} +Inf\n");
 }
 
