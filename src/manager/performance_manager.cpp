@@ -492,7 +492,7 @@ nlohmann::json PerformanceManager::performance_json() {
   out["stages"] = stages_.breakdown(std::chrono::nanoseconds{static_cast<std::int64_t>(cumulative.sum_ns)});
   out["config_reloads"] = config_reloads();
 #if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
-  out["resources"] = to_json(limits_->get_resource_usage());
+  out["resources"] = limits_->get_resource_usage();
 #endif
   return out;
 }
