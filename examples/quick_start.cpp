@@ -42,6 +42,7 @@ int main() {
 
   // Stop monitoring and generate report
   const rp::PerformanceReport report = manager->stop_monitoring();
-  std::cout << "Performance report: " << report.to_json().dump(2) << "\n";
+  const nlohmann::json json = report;  // every result type converts the same way
+  std::cout << "Performance report: " << json.dump(2) << "\n";
   return 0;
 }

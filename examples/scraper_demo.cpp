@@ -13,12 +13,11 @@
 #include <riptide/performance/core/duration.hpp>
 #include <riptide/performance/core/error.hpp>
 #include <riptide/performance/core/time_format.hpp>
-#include <riptide/performance/http/dashboard_assets.hpp>
-#include <riptide/performance/http/memory_metrics_router.hpp>
-#include <riptide/performance/http/server.hpp>
+#include <riptide/performance/http/serve.hpp>
 #include <riptide/performance/limits/circuit_breaker_registry.hpp>
 #include <riptide/performance/limits/resource_limits.hpp>
 #include <riptide/performance/manager/performance_manager.hpp>
+#include <riptide/performance/manager/performance_state.hpp>
 #include <riptide/performance/profiling/enable_heap_profiling.hpp>
 #include <riptide/performance/profiling/leak_detector.hpp>
 #include <riptide/performance/profiling/profiling_json.hpp>
@@ -339,28 +338,12 @@ std::string mib(std::optional<double> value) {
   return buffer;
 }
 
-nlohmann::json breakers_json(const rp::CircuitBreakerRegistry& registry) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& b : registry.snapshots()) {
-    out.push_back({{"name", b.name},
-                   {"state", rp::to_string(b.state)},
-                   {"failure_rate", b.failure_rate ? nlohmann::json(*b.failure_rate) : nlohmann::json()},
-                   {"calls", b.buffered_calls},
-                   {"failed_total", b.failed_total},
-                   {"successful_total", b.successful_total},
-                   {"not_permitted_total", b.not_permitted_total},
-                   {"transitions_total", b.transitions_total}});
-  }
-  return out;
-}
-
-// Leak suspects of the latest background analysis ("-" before the first). Reads the published result
-// only: the progress line must not trigger a heap dump every second.
-std::string leaks_found(const rp::LeakDetector& detector) {
-  const auto report = detector.latest();
-  if (!report) return "-";
-  if (!report->available) return "n/a";
-  return std::to_string(report->leak_count);
+// Leak suspects of the latest published analysis ("-" before the first): reading the state never takes a
+// heap profile.
+std::string leaks_found(const rp::MemoryState& memory) {
+  if (!memory.leaks) return "-";
+  if (!memory.leaks->available) return "n/a";
+  return std::to_string(memory.leaks->leak_count);
 }
 
 }  // namespace
@@ -378,31 +361,14 @@ int main(int argc, char** argv) {
     const ex::Site site{{.seed = options.seed}};
     auto origin = ex::OriginServer::start(site);
 
-    // --- monitoring: the manager records pages and stages and owns the cache, the limits and the breakers
+    // --- monitoring: the manager records pages and stages and owns the cache, the limits and the breakers;
+    // serve() mounts every route and the dashboard over it and starts the embedded server ([http]).
     auto manager = rp::PerformanceManager::with_config(config);
     rp::TieredCache* cache = manager->cache();  // null when [cache] enabled = false
-    rp::CircuitBreakerRegistry& breakers = manager->resource_limits().circuit_breakers();
-    // The profiler's own detector, shared with the router, so the progress line reads the same analysis the
-    // endpoint serves and the heap is dumped once per interval.
-    auto leak_detector = manager->memory_profiler().leak_detector();
-    if (!leak_detector) leak_detector = std::make_shared<rp::LeakDetector>(config.profiling);
     manager->start_monitoring();
-    leak_detector->start();
-
-    rp::http::MemoryMetricsOptions router_options;
-    router_options.leak_detector = leak_detector;
-    router_options.targets = [&] { return manager->targets(); };  // /health follows reloaded targets
-    router_options.performance_json = [&] {
-      nlohmann::json body = manager->performance_json();
-      if (!body.contains("breakers")) body["breakers"] = breakers_json(breakers);
-      if (!body.contains("cache") && cache != nullptr) body["cache"] = rp::to_json(cache->stats());
-      return body;
-    };
-    // The profiler lives inside the manager; the router shares the manager's lifetime through it.
-    rp::http::MemoryMetricsRouter router{std::shared_ptr<rp::MemoryProfiler>(manager, &manager->memory_profiler()),
-                                         manager->session_id(), router_options};
-    rp::http::add_dashboard_routes(router);
-    auto server = rp::http::Server::start(router, rp::http::ServerOptions::from_config(config.http));
+    auto endpoints = rp::http::serve(manager);
+    rp::http::Server* server = endpoints->server();
+    if (server == nullptr) throw rp::Error("http.enabled = false: the demo needs its endpoints");
     const std::string base = "http://" + server->bind_address() + ":" + std::to_string(server->port());
 
     std::cout << "scraper_demo: origin 127.0.0.1:" << origin->port() << " (" << site.options().hosts.size()
@@ -526,9 +492,10 @@ int main(int argc, char** argv) {
       const double pps = tick > 0 ? static_cast<double>(pages - last_pages) / tick : 0.0;
       last_pages = pages;
 
-      const rp::Metrics metrics = manager->get_metrics();
+      const auto state = manager->state();
+      const rp::Metrics& metrics = state->metrics;
       std::string breaker_text;
-      for (const auto& b : breakers.snapshots()) {
+      for (const auto& b : state->resources.circuit_breakers) {
         if (b.state != rp::CircuitState::closed)
           breaker_text += " " + b.name + "=" + std::string{rp::to_string(b.state)};
       }
@@ -538,7 +505,7 @@ int main(int argc, char** argv) {
                     "breakers:%s",
                     elapsed, static_cast<unsigned long long>(pages), pps, metrics.p50_latency_ms.value_or(0.0),
                     metrics.p95_latency_ms.value_or(0.0), mib(metrics.memory_rss_mb).c_str(),
-                    mib(metrics.heap_mb).c_str(), leaks_found(*leak_detector).c_str(),
+                    mib(metrics.heap_mb).c_str(), leaks_found(state->memory).c_str(),
                     breaker_text.empty() ? " all closed" : breaker_text.c_str());
       std::cout << (tty ? "\r\033[K" : "") << line << (tty ? "" : "\n") << std::flush;
       history.push_back({{"timestamp", rp::format_rfc3339_utc(std::chrono::system_clock::now())},
@@ -558,18 +525,17 @@ int main(int argc, char** argv) {
       request.method = "GET";
       request.target = path;
       if (std::string_view{path} == "/metrics/memory/trend") request.target += "?duration=1h&interval=2s";
-      const auto response = router.handle(request);
+      const auto response = endpoints->router().handle(request);
       if (response.status == 200) data[path] = nlohmann::json::parse(response.body, nullptr, false);
     }
     if (data.contains("/metrics/performance")) data["/metrics/performance"]["history"] = history;
     data["generated_at"] = rp::format_rfc3339_utc(std::chrono::system_clock::now());
 
-    leak_detector->stop();
     const rp::PerformanceReport report = manager->stop_monitoring();
     // The report took the last heap profile, so the summary below matches its Markdown; without one
-    // (profiling off or compiled out) the detector answers and says why.
-    const rp::LeakReport leak_report = report.leaks ? *report.leaks : leak_detector->detect();
-    server->stop();
+    // (profiling off or compiled out) an explicit detection answers and says why.
+    const rp::LeakReport leak_report = report.leaks ? *report.leaks : manager->detect_leaks_now();
+    endpoints->stop();
     origin->stop();
 
     std::cout << "\n"
@@ -602,7 +568,7 @@ int main(int argc, char** argv) {
       }
     }
     if (options.report_json) {
-      nlohmann::json out = report.to_json();
+      nlohmann::json out = report;
       out["demo"] = {{"pages", counters.pages.load()},
                      {"fetched", counters.fetched.load()},
                      {"cache_hits", counters.cache_hits.load()},
@@ -610,7 +576,7 @@ int main(int argc, char** argv) {
                      {"rate_limited", counters.rate_limited.load()},
                      {"breaker_rejected", counters.breaker_rejected.load()},
                      {"leaked_bytes", counters.leaked_bytes.load()},
-                     {"leak_report", rp::to_json(leak_report)},
+                     {"leak_report", leak_report},
                      {"endpoints", data}};
       std::ofstream{*options.report_json} << out.dump(2) << "\n";
       std::cout << "scraper_demo: JSON report written to " << *options.report_json << "\n";

@@ -339,7 +339,7 @@ int run_child(const ConfigurationInfo& info, const Settings& settings) {
     rp::TieredCache* cache_ptr = cache.get();
     options.performance_json = [m = manager.get(), cache_ptr] {
       Json body = m->performance_json();
-      if (cache_ptr && !body.contains("cache")) body["cache"] = rp::to_json(cache_ptr->stats());
+      if (cache_ptr && !body.contains("cache")) body["cache"] = cache_ptr->stats();
       return body;
     };
     router = std::make_unique<rp::http::MemoryMetricsRouter>(
@@ -428,7 +428,7 @@ int run_child(const ConfigurationInfo& info, const Settings& settings) {
   }
   if (manager) library["requests_recorded"] = manager->request_histogram().count();
   if (f.memory) library["memory_samples"] = manager->memory_profiler().tracker().history_size();
-  if (cache) library["cache"] = rp::to_json(cache->stats());
+  if (cache) library["cache"] = cache->stats();
   const auto active = rp::HeapProfilingControl::status();
 
   double workers_cpu = 0;

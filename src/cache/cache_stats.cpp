@@ -26,35 +26,44 @@ double CacheStats::hit_ratio() const noexcept {
   return static_cast<double>(served) / static_cast<double>(requests);
 }
 
-nlohmann::json to_json(const CacheStats& stats) {
-  const auto& l1 = stats.l1;
-  nlohmann::json out{
+void to_json(nlohmann::json& json, const L1CacheStats& stats) {
+  json = {{"hits", stats.hits},
+          {"misses", stats.misses},
+          {"hit_ratio", stats.hit_ratio()},
+          {"evictions", stats.evictions},
+          {"rejected_admissions", stats.rejected_admissions},
+          {"expirations", stats.expirations},
+          {"entries", stats.entries},
+          {"weight", stats.weight},
+          {"max_weight", stats.max_weight},
+          {"window_max_weight", stats.window_max_weight},
+          {"shards", stats.shards}};
+}
+
+void to_json(nlohmann::json& json, const L2CacheStats& stats) {
+  json = {{"hits", stats.hits},
+          {"misses", stats.misses},
+          {"hit_ratio", stats.hit_ratio()},
+          {"writes", stats.writes},
+          {"errors", stats.errors},
+          {"available", stats.available},
+          {"breaker_opens", stats.breaker_opens}};
+}
+
+void to_json(nlohmann::json& json, const CacheStats& stats) {
+  json = {
       {"hit_ratio", stats.hit_ratio()},
       {"requests", stats.requests},
       {"loads", stats.loads},
       {"load_failures", stats.load_failures},
       {"coalesced_loads", stats.coalesced_loads},
-      {"l1",
-       {{"hits", l1.hits},
-        {"misses", l1.misses},
-        {"hit_ratio", l1.hit_ratio()},
-        {"evictions", l1.evictions},
-        {"rejected_admissions", l1.rejected_admissions},
-        {"expirations", l1.expirations},
-        {"entries", l1.entries},
-        {"weight", l1.weight},
-        {"max_weight", l1.max_weight},
-        {"window_max_weight", l1.window_max_weight},
-        {"shards", l1.shards}}},
-      {"l2", nullptr},
+      {"l1", stats.l1},
+      {"l2", stats.l2 ? nlohmann::json(*stats.l2) : nlohmann::json(nullptr)},
   };
-  if (stats.l2) {
-    const auto& l2 = *stats.l2;
-    out["l2"] = {
-        {"hits", l2.hits},     {"misses", l2.misses},       {"hit_ratio", l2.hit_ratio()},      {"writes", l2.writes},
-        {"errors", l2.errors}, {"available", l2.available}, {"breaker_opens", l2.breaker_opens}};
-  }
-  return out;
+}
+
+nlohmann::json to_json(const CacheStats& stats) {
+  return nlohmann::json(stats);
 }
 
 void write_prometheus(PrometheusWriter& out, const CacheStats& stats, std::string_view cache) {

@@ -43,7 +43,7 @@ Response trend(const RouteContext& context, const Request& request) {
   const auto interval = query.duration("interval", std::min<std::chrono::nanoseconds>(1min, duration), 1ms, duration);
   const MemoryTrend trend = tracker.trend(duration, interval, std::max<std::size_t>(1, context.http.max_trend_points));
   nlohmann::json body = context.envelope(tracker.clock().system_now());
-  merge_into(body, trend_to_json(trend));
+  merge_into(body, trend);
   body["max_points"] = context.http.max_trend_points;
   return json_response(body);
 }
@@ -61,7 +61,7 @@ Response leaks(const RouteContext& context, const Request& request) {
                                                                  : "leak detection needs jemalloc's heap profiler: ") +
                                  state.leaks->reason);
   }
-  nlohmann::json body = to_json(*state.leaks);
+  nlohmann::json body = *state.leaks;
   body["session_id"] = context.session_id;
   return json_response(body);
 }
@@ -74,7 +74,7 @@ Response allocations(const RouteContext& context, const Request& request) {
   if (!stats.available) {
     throw HttpError::unavailable("allocation statistics need jemalloc as the process allocator: " + stats.reason);
   }
-  nlohmann::json body = to_json(stats);
+  nlohmann::json body = stats;
   body["session_id"] = context.session_id;
   return json_response(body);
 #else

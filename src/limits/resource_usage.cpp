@@ -13,12 +13,14 @@ nlohmann::json optional_number(const std::optional<double>& value) {
   return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
 }
 
-nlohmann::json breaker_json(const CircuitBreakerSnapshot& breaker) {
+}  // namespace
+
+void to_json(nlohmann::json& json, const CircuitBreakerSnapshot& breaker) {
   nlohmann::json entered = nlohmann::json::object();
   for (std::size_t i = 0; i < kCircuitStateCount; ++i) {
     entered[std::string(to_string(static_cast<CircuitState>(i)))] = breaker.entered_total[i];
   }
-  return {{"name", breaker.name},
+  json = {{"name", breaker.name},
           {"state", std::string(to_string(breaker.state))},
           {"failure_rate", optional_number(breaker.failure_rate)},
           {"slow_call_rate", optional_number(breaker.slow_call_rate)},
@@ -32,12 +34,8 @@ nlohmann::json breaker_json(const CircuitBreakerSnapshot& breaker) {
           {"entered_total", std::move(entered)}};
 }
 
-}  // namespace
-
-nlohmann::json to_json(const ResourceUsage& usage) {
-  nlohmann::json breakers = nlohmann::json::array();
-  for (const auto& breaker : usage.circuit_breakers) breakers.push_back(breaker_json(breaker));
-  return {{"timestamp", format_rfc3339_utc(usage.timestamp)},
+void to_json(nlohmann::json& json, const ResourceUsage& usage) {
+  json = {{"timestamp", format_rfc3339_utc(usage.timestamp)},
           {"active_requests", usage.active_requests},
           {"max_concurrent_requests", usage.max_concurrent_requests},
           {"peak_active_requests", usage.peak_active_requests},
@@ -57,8 +55,12 @@ nlohmann::json to_json(const ResourceUsage& usage) {
           {"redis_available", usage.redis_available ? nlohmann::json(*usage.redis_available) : nlohmann::json(nullptr)},
           {"fail_open", usage.fail_open},
           {"distributed_fallbacks_total", usage.distributed_fallbacks_total},
-          {"circuit_breakers", std::move(breakers)},
+          {"circuit_breakers", usage.circuit_breakers},
           {"violations", usage.violations}};
+}
+
+nlohmann::json to_json(const ResourceUsage& usage) {
+  return nlohmann::json(usage);
 }
 
 void write_prometheus(PrometheusWriter& out, const ResourceUsage& usage) {

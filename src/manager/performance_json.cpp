@@ -41,7 +41,7 @@ std::string num(const std::optional<double>& value, const char* unit = "") {
 nlohmann::json leaks_json(const PerformanceReport& r) {
 #if RIPTIDE_PERF_HAS_MEMORY_PROFILING
   if (r.leaks) {
-    return to_json(*r.leaks);
+    return *r.leaks;
   }
 #endif
   (void)r;
@@ -52,7 +52,7 @@ nlohmann::json sites_json(const PerformanceReport& r) {
   nlohmann::json out = nlohmann::json::array();
 #if RIPTIDE_PERF_HAS_MEMORY_PROFILING
   for (const auto& site : r.top_allocation_sites) {
-    out.push_back(to_json(site));
+    out.push_back(site);
   }
 #endif
   (void)r;
@@ -136,7 +136,7 @@ void to_json(nlohmann::json& json, const Metrics& m) {
       {"ai_overhead_percent", optional_json(m.ai_overhead_percent)},
       {"bottleneck_stage", optional_json(m.bottleneck_stage)}};
 #if RIPTIDE_PERF_HAS_CACHE
-  json["cache"] = m.cache ? to_json(*m.cache) : nlohmann::json(nullptr);
+  json["cache"] = m.cache ? nlohmann::json(*m.cache) : nlohmann::json(nullptr);
 #endif
 }
 

@@ -97,7 +97,7 @@ void to_json(nlohmann::json& json, const PerformanceState& state) {
   json["violations_over_time"] = state.violations;
   json["config_reloads"] = state.reloads;
 #if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
-  json["resources"] = to_json(state.resources);
+  json["resources"] = state.resources;
 #endif
 }
 

@@ -12,8 +12,8 @@ nlohmann::json optional_value(const std::optional<std::uint64_t>& value) {
 
 }  // namespace
 
-nlohmann::json snapshot_to_json(const MemorySnapshot& snapshot, SnapshotJsonOptions options) {
-  nlohmann::json json = nlohmann::json::object();
+void to_json(nlohmann::json& json, const MemorySnapshot& snapshot) {
+  json = nlohmann::json::object();
   json["timestamp"] = format_rfc3339_utc(snapshot.timestamp);
   // The contract's fields (docs/http-endpoints.md).
   json["total_allocated"] = optional_value(snapshot.total_allocated_bytes);
@@ -44,6 +44,10 @@ nlohmann::json snapshot_to_json(const MemorySnapshot& snapshot, SnapshotJsonOpti
                         {"mapped_bytes", optional_value(snapshot.mapped_bytes)},
                         {"free_bytes", optional_value(snapshot.free_bytes)}};
   }
+}
+
+nlohmann::json snapshot_to_json(const MemorySnapshot& snapshot, SnapshotJsonOptions options) {
+  nlohmann::json json = snapshot;
   if (options.include_size_classes) {
     nlohmann::json classes = nlohmann::json::array();
     if (snapshot.size_classes) {
@@ -61,7 +65,14 @@ nlohmann::json snapshot_to_json(const MemorySnapshot& snapshot, SnapshotJsonOpti
   return json;
 }
 
-nlohmann::json trend_to_json(const MemoryTrend& trend) {
+void to_json(nlohmann::json& json, const TrendAnalysis& analysis) {
+  json = {{"average_usage", analysis.average_usage}, {"peak_usage", analysis.peak_usage},
+          {"min_usage", analysis.min_usage},         {"growth_rate", analysis.growth_rate},
+          {"volatility", analysis.volatility},       {"r_squared", analysis.r_squared},
+          {"point_count", analysis.point_count}};
+}
+
+void to_json(nlohmann::json& json, const MemoryTrend& trend) {
   // Sub-second intervals need sub-second timestamps to tell the points apart.
   const bool millis = trend.interval < std::chrono::seconds{1};
   nlohmann::json points = nlohmann::json::array();
@@ -74,24 +85,16 @@ nlohmann::json trend_to_json(const MemoryTrend& trend) {
          {"deallocation_count", optional_value(point.deallocation_count)},
          {"samples", point.samples}});
   }
-  const TrendAnalysis& analysis = trend.trend_analysis;
-  nlohmann::json json = nlohmann::json::object();
+  json = nlohmann::json::object();
   json["duration"] = format_duration(trend.duration);
   json["interval"] = format_duration(trend.interval);
   json["downsampled_history"] = trend.downsampled_history;
   json["data_points"] = std::move(points);
-  json["trend_analysis"] = {{"average_usage", analysis.average_usage}, {"peak_usage", analysis.peak_usage},
-                            {"min_usage", analysis.min_usage},         {"growth_rate", analysis.growth_rate},
-                            {"volatility", analysis.volatility},       {"r_squared", analysis.r_squared},
-                            {"point_count", analysis.point_count}};
-  return json;
+  json["trend_analysis"] = trend.trend_analysis;
 }
 
-void to_json(nlohmann::json& json, const MemorySnapshot& snapshot) {
-  json = snapshot_to_json(snapshot);
-}
-void to_json(nlohmann::json& json, const MemoryTrend& trend) {
-  json = trend_to_json(trend);
+nlohmann::json trend_to_json(const MemoryTrend& trend) {
+  return nlohmann::json(trend);
 }
 
 }  // namespace riptide::performance

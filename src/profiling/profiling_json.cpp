@@ -14,8 +14,8 @@ nlohmann::json finite_or_null(double value) {
 
 }  // namespace
 
-nlohmann::json to_json(const MemoryLeak& leak) {
-  return nlohmann::json{
+void to_json(nlohmann::json& json, const MemoryLeak& leak) {
+  json = {
       {"location", leak.location},
       {"size", leak.size},
       {"age_seconds", leak.age.count()},
@@ -33,16 +33,12 @@ nlohmann::json to_json(const MemoryLeak& leak) {
   };
 }
 
-nlohmann::json to_json(const LeakReport& report) {
-  nlohmann::json leaks = nlohmann::json::array();
-  for (const auto& leak : report.leaks) {
-    leaks.push_back(to_json(leak));
-  }
-  nlohmann::json out{
+void to_json(nlohmann::json& json, const LeakReport& report) {
+  json = {
       {"timestamp", format_rfc3339_utc(report.timestamp)},
       {"leak_count", report.leak_count},
       {"total_leaked_bytes", report.total_leaked_bytes},
-      {"leaks", std::move(leaks)},
+      {"leaks", report.leaks},
       {"severity", to_string(report.severity)},
       {"total_growth_rate", report.total_growth_rate},
       {"available", report.available},
@@ -56,13 +52,12 @@ nlohmann::json to_json(const LeakReport& report) {
       {"interval_sec", report.interval_sec},
   };
   if (!report.reason.empty()) {
-    out["reason"] = report.reason;
+    json["reason"] = report.reason;
   }
-  return out;
 }
 
-nlohmann::json to_json(const AllocationSite& site) {
-  return nlohmann::json{
+void to_json(nlohmann::json& json, const AllocationSite& site) {
+  json = {
       {"location", site.location},
       {"allocation_count", site.count},
       {"total_bytes", site.total_bytes},
@@ -76,15 +71,7 @@ nlohmann::json to_json(const AllocationSite& site) {
   };
 }
 
-nlohmann::json to_json(const AllocationStats& stats) {
-  nlohmann::json by_count = nlohmann::json::array();
-  for (const auto& site : stats.top_allocators) {
-    by_count.push_back(to_json(site));
-  }
-  nlohmann::json by_bytes = nlohmann::json::array();
-  for (const auto& site : stats.top_allocators_by_bytes) {
-    by_bytes.push_back(to_json(site));
-  }
+void to_json(nlohmann::json& json, const AllocationStats& stats) {
   nlohmann::json size_classes = nlohmann::json::array();
   for (const auto& size_class : stats.size_classes) {
     size_classes.push_back({{"size", size_class.size},
@@ -94,14 +81,14 @@ nlohmann::json to_json(const AllocationStats& stats) {
                             {"ndalloc", size_class.ndalloc},
                             {"current", size_class.current}});
   }
-  nlohmann::json out{
+  json = {
       {"timestamp", format_rfc3339_utc(stats.timestamp)},
-      {"top_allocators", std::move(by_count)},
+      {"top_allocators", stats.top_allocators},
       {"total_allocations", stats.total_allocations},
       {"average_allocation_size", stats.average_allocation_size},
       {"median_allocation_size", stats.median_allocation_size},
       {"allocation_rate_per_second", stats.allocation_rate_per_second},
-      {"top_allocators_by_bytes", std::move(by_bytes)},
+      {"top_allocators_by_bytes", stats.top_allocators_by_bytes},
       {"sites_basis", stats.sites_basis},
       {"sites_available", stats.sites_available},
       {"sample_interval_bytes", stats.sample_interval_bytes},
@@ -117,13 +104,12 @@ nlohmann::json to_json(const AllocationStats& stats) {
       {"recommendations", stats.recommendations},
   };
   if (!stats.reason.empty()) {
-    out["reason"] = stats.reason;
+    json["reason"] = stats.reason;
   }
-  return out;
 }
 
-nlohmann::json to_json(const HeapProfilingStatus& status) {
-  nlohmann::json out{
+void to_json(nlohmann::json& json, const HeapProfilingStatus& status) {
+  json = {
       {"available", status.available},
       {"jemalloc", status.jemalloc},
       {"compiled_with_prof", status.compiled_with_prof},
@@ -134,10 +120,25 @@ nlohmann::json to_json(const HeapProfilingStatus& status) {
       {"sample_interval_bytes", status.sample_interval_bytes},
   };
   if (!status.reason.empty()) {
-    out["reason"] = status.reason;
-    out["fix"] = status.fix;
+    json["reason"] = status.reason;
+    json["fix"] = status.fix;
   }
-  return out;
+}
+
+nlohmann::json to_json(const LeakReport& report) {
+  return nlohmann::json(report);
+}
+nlohmann::json to_json(const MemoryLeak& leak) {
+  return nlohmann::json(leak);
+}
+nlohmann::json to_json(const AllocationStats& stats) {
+  return nlohmann::json(stats);
+}
+nlohmann::json to_json(const AllocationSite& site) {
+  return nlohmann::json(site);
+}
+nlohmann::json to_json(const HeapProfilingStatus& status) {
+  return nlohmann::json(status);
 }
 
 }  // namespace riptide::performance

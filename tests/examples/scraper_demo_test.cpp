@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "examples/chromium.hpp"
 #include "riptide/performance/core/features.hpp"
@@ -195,6 +197,50 @@ TEST_F(ScraperDemoTest, SighupReloadsTargetsAndRefusesABadEdit) {
   EXPECT_EQ(get_json("/metrics/performance")["targets"].value("p50_latency_ms", 0), 130);
 }
 
+// The demo wires monitoring through the public API only (serve(manager)): its /metrics carries every
+// area's families (what a Prometheus server scraping it stores), and promtool accepts the text.
+TEST_F(ScraperDemoTest, PrometheusCarriesEveryAreaAndPassesPromtool) {
+  const std::vector<std::string> families = {
+      "riptide_request_latency_p95_seconds",   "riptide_stage_seconds_total",    "riptide_cache_hits_total",
+      "riptide_limits_rate_limited_total",     "riptide_limits_active_requests", "riptide_circuit_breaker_state",
+      "riptide_process_resident_memory_bytes", "riptide_http_connections_active"};
+  std::string text;
+  std::size_t series = 0;
+  const auto missing = [&] {
+    std::string absent;
+    for (const auto& family : families) {
+      if (text.find("\n" + family) == std::string::npos) absent += family + " ";
+    }
+    return absent;
+  };
+  for (int attempt = 0; attempt < 60 && demo_->running(); ++attempt) {
+    riptide::example::FetchClient client{"127.0.0.1", port_, std::chrono::seconds{30}};
+    const auto result = client.get({"127.0.0.1", "/metrics"});
+    ASSERT_EQ(result.status, 200) << result.error;
+    text = "\n" + result.body;
+    series = 0;
+    for (std::size_t at = text.find("\nriptide_"); at != std::string::npos; at = text.find("\nriptide_", at + 1)) {
+      ++series;
+    }
+    if (missing().empty() && series >= 60) break;
+    std::this_thread::sleep_for(500ms);
+  }
+  EXPECT_EQ(missing(), "") << text;
+  EXPECT_GE(series, 60U) << text;
+
+  const char* promtool = std::getenv("RIPTIDE_PERF_TEST_PROMTOOL");
+  if (promtool == nullptr || !fs::exists(promtool)) GTEST_SKIP() << "promtool not found";
+  const fs::path file = dir_ / "metrics.txt";
+  std::ofstream{file} << text.substr(1);
+  const std::string command = std::string{promtool} + " check metrics < " + file.string() + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buffer[4096];
+  for (std::size_t n = 0; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, n);
+  EXPECT_EQ(::pclose(pipe), 0) << output;
+}
+
 TEST_F(ScraperDemoTest, EndpointsShowTheScraperAtWork) {
   // Poll while the demo runs: figures build up over seconds, and the leak needs a few heap profiles.
   json trend, performance, leaks;
@@ -205,8 +251,8 @@ TEST_F(ScraperDemoTest, EndpointsShowTheScraperAtWork) {
     leak_seen_ = leaks.dump().find(kLeakFunction) != std::string::npos;
     last_leaks_ = leaks;
     bool breaker_moved = false;
-    if (performance.contains("breakers")) {
-      for (const auto& breaker : performance["breakers"]) {
+    if (performance.contains("resources")) {
+      for (const auto& breaker : performance["resources"]["circuit_breakers"]) {
         breaker_moved |= breaker.value("name", "") == "flaky.example" && breaker.value("transitions_total", 0) > 0;
       }
     }
@@ -223,16 +269,17 @@ TEST_F(ScraperDemoTest, EndpointsShowTheScraperAtWork) {
 
   // The flaky host fails most requests on purpose: its breaker has recorded failures and opened.
   json flaky;
-  for (const auto& breaker : performance["breakers"]) {
+  for (const auto& breaker : performance["resources"]["circuit_breakers"]) {
     if (breaker["name"] == "flaky.example") flaky = breaker;
   }
-  ASSERT_FALSE(flaky.is_null()) << performance["breakers"].dump();
+  ASSERT_FALSE(flaky.is_null()) << performance["resources"].dump();
   EXPECT_GT(flaky["failed_total"].get<std::uint64_t>(), 0U);
   EXPECT_GT(flaky["transitions_total"].get<std::uint64_t>(), 0U) << "the breaker never opened: " << flaky.dump();
 
   // Pages are revisited through the frontier: the cache serves some of them.
-  EXPECT_GT(performance["cache"]["l1"]["hits"].get<std::uint64_t>(), 0U) << performance["cache"].dump();
-  EXPECT_GT(performance["cache"]["hit_ratio"].get<double>(), 0.0);
+  const json& cache = performance["metrics"]["cache"];
+  EXPECT_GT(cache["l1"]["hits"].get<std::uint64_t>(), 0U) << cache.dump();
+  EXPECT_GT(cache["hit_ratio"].get<double>(), 0.0);
 }
 
 TEST_F(ScraperDemoTest, LeakDetectorNamesTheDeliberateLeak) {

@@ -44,7 +44,7 @@ class ProcFault : public ::testing::Test {
     EXPECT_FALSE(snapshot.cgroup_usage_bytes);
     EXPECT_FALSE(snapshot.allocator.empty());
     nlohmann::json json;
-    ASSERT_NO_THROW(json = rp::snapshot_to_json(snapshot));
+    ASSERT_NO_THROW(json = snapshot);
     const std::string text = json.dump();
     EXPECT_EQ(text.find("\"rss_bytes\":0"), std::string::npos) << "unavailable is not zero: " << text;
     for (const auto& [key, value] : json.items()) {

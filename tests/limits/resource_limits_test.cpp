@@ -161,7 +161,7 @@ TEST(ResourceLimits, UsageReportsLimitsRatesBreakersAndViolations) {
   EXPECT_FALSE(contains(quiet.violations, "refused")) << "refusals belong to the window they happened in";
   EXPECT_TRUE(contains(quiet.violations, "circuit breaker 'external-api' is OPEN"));
 
-  const nlohmann::json json = rp::to_json(usage);
+  const nlohmann::json json = usage;
   EXPECT_EQ(json["active_requests"], 2);
   EXPECT_EQ(json["max_concurrent_requests"], 2);
   EXPECT_EQ(json["current_rate"], 1.0);
@@ -173,6 +173,25 @@ TEST(ResourceLimits, UsageReportsLimitsRatesBreakersAndViolations) {
   EXPECT_TRUE(json["redis_available"].is_null());
   EXPECT_EQ(json["violations"].size(), usage.violations.size());
   EXPECT_TRUE(json["timestamp"].get<std::string>().ends_with("Z"));
+}
+
+TEST(ResourceLimits, UsageAssignmentGivesWhatTheValueReturningSpellingGives) {
+  rp::ManualClock clock;
+  rp::ResourceLimits limits(small_limits(), clock);
+  limits.record_failure("api");
+  limits.record_success("api");
+  (void)limits.check_rate_limits("c");
+  const rp::ResourceUsage usage = limits.get_resource_usage();
+  ASSERT_EQ(usage.circuit_breakers.size(), 1U);
+  const nlohmann::json json = usage;
+  EXPECT_EQ(json["circuit_breakers"][0], nlohmann::json(usage.circuit_breakers[0]));
+  EXPECT_EQ(json["circuit_breakers"][0]["entered_total"].size(), rp::kCircuitStateCount);
+  // The value-returning spelling is a deprecated forward kept for one release: called here on purpose, so
+  // that it cannot drift from the ADL form while it exists.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  EXPECT_EQ(json, rp::to_json(usage));
+#pragma GCC diagnostic pop
 }
 
 TEST(ResourceLimits, PrometheusTextPassesPromtool) {

@@ -158,7 +158,7 @@ TEST(PerformanceManager, ViolationsAreRememberedLoggedOnceAndReported) {
   EXPECT_THAT(report.recommendations[0], HasSubstr("stage \"fetch\" is the bottleneck"));
   EXPECT_THAT(report.recommendations[1], HasSubstr("\"ai\" stage took more than 30.0%"));
 
-  const nlohmann::json json = report.to_json();
+  const nlohmann::json json = report;
   EXPECT_EQ(json["session_id"], report.session_id);
   EXPECT_EQ(json["duration"], "2m1s");
   EXPECT_EQ(json["latency"]["count"], 12'100);
@@ -166,6 +166,12 @@ TEST(PerformanceManager, ViolationsAreRememberedLoggedOnceAndReported) {
   EXPECT_EQ(json["stages"]["bottleneck"], "fetch");
   EXPECT_EQ(json["final_status"]["checks"].size(), 5U);
   EXPECT_TRUE(json["memory"].contains("trend"));
+  // The member to_json() is a forward kept for one release (deprecated, or about to be): called here on
+  // purpose, so that it cannot drift from the ADL form while it exists.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  EXPECT_EQ(json, report.to_json());
+#pragma GCC diagnostic pop
   const std::string md = report.to_markdown();
   EXPECT_THAT(md, HasSubstr("# Performance report"));
   EXPECT_THAT(md, HasSubstr("| p50_latency_ms | 1500.0 |"));
@@ -273,7 +279,7 @@ TEST(PerformanceManager, RealThreadsStartSampleAndStop) {
   } else {
     EXPECT_FALSE(report.leaks.has_value());
   }
-  EXPECT_TRUE(report.to_json().contains("leaks"));
+  EXPECT_TRUE(nlohmann::json(report).contains("leaks"));
   // A second stop is harmless and a restart works.
   (void)manager->stop_monitoring();
   manager->start_monitoring();

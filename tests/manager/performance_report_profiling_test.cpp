@@ -8,6 +8,7 @@
 #include <iostream>
 #include <vector>
 
+#include "riptide/performance/manager/performance_json.hpp"
 #include "riptide/performance/manager/performance_manager.hpp"
 #include "riptide/performance/profiling/enable_heap_profiling.hpp"
 
@@ -54,7 +55,7 @@ TEST(PerformanceReportProfiling, LeakingSiteIsInTheReport) {
   for (const auto& leak : report.leaks->leaks) {
     found = found || leak.location.find("report_test_leaky_cache_insert") != std::string::npos;
   }
-  EXPECT_TRUE(found) << report.to_json()["leaks"].dump(2);
+  EXPECT_TRUE(found) << nlohmann::json(report)["leaks"].dump(2);
   ASSERT_FALSE(report.top_allocation_sites.empty());
   bool top = false;
   for (const auto& site : report.top_allocation_sites) {
@@ -62,7 +63,7 @@ TEST(PerformanceReportProfiling, LeakingSiteIsInTheReport) {
   }
   EXPECT_TRUE(top);
   EXPECT_THAT(report.recommendations, ::testing::Contains(HasSubstr("suspected leak")));
-  const auto json = report.to_json();
+  const nlohmann::json json = report;
   EXPECT_GE(json["leaks"]["leak_count"].get<int>(), 1);
   EXPECT_FALSE(json["top_allocation_sites"].empty());
   EXPECT_THAT(report.to_markdown(), HasSubstr("report_test_leaky_cache_insert"));

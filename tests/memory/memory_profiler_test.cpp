@@ -36,7 +36,7 @@ TEST(MemoryProfiler, CurrentSnapshotIsFreshWithoutStarting) {
   EXPECT_GT(*snapshot.rss_bytes, 0u);
   EXPECT_EQ(profiler.tracker().history_size(), 0u);  // fresh snapshots are not recorded
   EXPECT_FALSE(profiler.is_profiling());
-  auto json = rp::snapshot_to_json(snapshot);
+  nlohmann::json json = snapshot;
   json["session_id"] = profiler.session_id();
   EXPECT_EQ(json["session_id"], "session");
 }

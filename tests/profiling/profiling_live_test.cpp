@@ -210,7 +210,7 @@ TEST_F(LiveHeapProfiling, FindsExactlyTheThreeLeakersAndExportsForPprof) {
     ASSERT_FALSE(detector.observe().has_value());
   }
   const rp::LeakReport report = detector.detect();
-  SCOPED_TRACE(rp::to_json(report).dump(2));
+  SCOPED_TRACE(nlohmann::json(report).dump(2));
   ASSERT_TRUE(report.available) << report.reason;
 
   std::map<std::string, const rp::MemoryLeak*> by_function;
@@ -244,7 +244,7 @@ TEST_F(LiveHeapProfiling, FindsExactlyTheThreeLeakersAndExportsForPprof) {
 
   // Allocation hot spots: the temporary buffers make the most allocations.
   const rp::AllocationStats stats = analyzer.analyze();
-  SCOPED_TRACE(rp::to_json(stats).dump(2).substr(0, 4000));
+  SCOPED_TRACE(nlohmann::json(stats).dump(2).substr(0, 4000));
   ASSERT_TRUE(stats.sites_available) << stats.reason;
   EXPECT_EQ(stats.sites_basis, "cumulative");
   ASSERT_FALSE(stats.top_allocators.empty());

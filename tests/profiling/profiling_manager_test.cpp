@@ -33,7 +33,7 @@ TEST(MemoryProfilerProfiling, DetectLeaksAndAllocationStats) {
   EXPECT_TRUE(stats.sites_available) << stats.reason;
   EXPECT_EQ(stats.sites_basis, "cumulative");
   EXPECT_GT(stats.total_allocations, 0u);
-  const auto json = rp::to_json(stats);
+  const nlohmann::json json = stats;
   EXPECT_TRUE(json.contains("top_allocators"));
   EXPECT_TRUE(json.contains("allocation_rate_per_second"));
   EXPECT_NE(profiler.leak_detector(), nullptr);

@@ -273,8 +273,8 @@
     setSeries('chart-throughput', 'points-throughput', [ppss.length ? ppss : history.pps]);
 
     renderTargets(perf);
-    renderBreakers(pickObject(perf, 'breakers', 'circuit_breakers', 'limits.breakers'));
-    renderCache(pickObject(perf, 'cache'));
+    renderBreakers(pickObject(perf, 'breakers', 'circuit_breakers', 'resources.circuit_breakers', 'limits.breakers'));
+    renderCache(pickObject(perf, 'cache', 'metrics.cache'));
   }
 
   function renderTargets(perf) {
@@ -324,7 +324,7 @@
       if (st === 'open') ++open;
       rows.push([[name, 'loc'], [st, 'state-' + st],
                  [fmtPercent(pick(b, 'failure_rate', 'failure_ratio')), 'num'],
-                 [fmtNumber(pick(b, 'calls', 'total_calls', 'window_calls', 'recorded_calls')), 'num']]);
+                 [fmtNumber(pick(b, 'calls', 'buffered_calls', 'total_calls', 'window_calls', 'recorded_calls')), 'num']]);
     }
     fillTable('breakers-table', rows, 'no breakers yet');
     text('tile-breakers', rows.length ? open + ' of ' + rows.length : '–');

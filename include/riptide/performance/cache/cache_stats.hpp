@@ -72,7 +72,16 @@ struct CacheStats {
 };
 
 /// {"hit_ratio":…, "l1":{…}, "l2":{…}|null, "requests":…, …}; field names are snake_case, counts integers.
-[[nodiscard]] nlohmann::json to_json(const CacheStats& stats);
+/// Found by argument-dependent lookup: `nlohmann::json j = stats;`.
+void to_json(nlohmann::json& json, const CacheStats& stats);
+/// {"hits":…, "misses":…, "hit_ratio":…, "evictions":…, …, "shards":…}: the "l1" object above.
+void to_json(nlohmann::json& json, const L1CacheStats& stats);
+/// {"hits":…, "misses":…, "hit_ratio":…, "writes":…, "errors":…, "available":…, "breaker_opens":…}: "l2".
+void to_json(nlohmann::json& json, const L2CacheStats& stats);
+
+/// The value-returning spelling of an earlier release, kept for one more as a forward to the ADL form.
+[[deprecated("use nlohmann::json j = stats (ADL to_json)")]] [[nodiscard]] nlohmann::json to_json(
+    const CacheStats& stats);
 
 /// Writes the families riptide_cache_* (hits, misses, evictions, … by layer); `cache` labels them.
 void write_prometheus(PrometheusWriter& out, const CacheStats& stats, std::string_view cache = "default");

@@ -50,8 +50,15 @@ struct ResourceUsage {
 
 /// {"active_requests":…, "max_concurrent_requests":…, "current_rate":…, "rate_limit":…,
 ///  "circuit_breakers":[{"name":…,"state":"CLOSED",…}], "violations":[…], …}; snake_case, counts integers,
-/// rates null until judged.
-[[nodiscard]] nlohmann::json to_json(const ResourceUsage& usage);
+/// rates null until judged. Found by argument-dependent lookup: `nlohmann::json j = usage;`.
+void to_json(nlohmann::json& json, const ResourceUsage& usage);
+/// {"name":…, "state":"CLOSED", "failure_rate":…|null, "slow_call_rate":…|null, "buffered_calls":…, …,
+///  "entered_total":{"CLOSED":…, "OPEN":…, "HALF_OPEN":…}}; one entry of "circuit_breakers" above.
+void to_json(nlohmann::json& json, const CircuitBreakerSnapshot& breaker);
+
+/// The value-returning spelling of an earlier release, kept for one more as a forward to the ADL form.
+[[deprecated("use nlohmann::json j = usage (ADL to_json)")]] [[nodiscard]] nlohmann::json to_json(
+    const ResourceUsage& usage);
 
 /// Writes the families riptide_limits_* and riptide_circuit_breaker_*.
 void write_prometheus(PrometheusWriter& out, const ResourceUsage& usage);

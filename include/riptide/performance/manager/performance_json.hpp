@@ -2,7 +2,8 @@
 // The one place where the performance value types become JSON (and the report Markdown). Field names are
 // the C++ member names (the endpoint contract's, docs/http-endpoints.md, where it has them); durations are
 // "<name>_ms"/"_sec" numbers and
-// "<name>" text ("1h30m"); unavailable figures are null, never 0.
+// "<name>" text ("1h30m"); unavailable figures are null, never 0. Each to_json is found by argument-dependent
+// lookup, so `nlohmann::json j = value;` works for every type here.
 
 #include <string>
 

@@ -6,7 +6,8 @@
 //   manager->record_request(latency);  { auto t = manager->time_stage("parse"); ... }
 //   rp::Metrics m = manager->get_metrics();
 //   rp::TargetStatus s = manager->check_targets();
-//   rp::PerformanceReport r = manager->stop_monitoring();   // r.to_json(), r.to_markdown()
+//   rp::PerformanceReport r = manager->stop_monitoring();   // r.to_markdown()
+//   nlohmann::json j = r;   // every value type here, with performance_json.hpp (ADL to_json)
 //   manager->reload_config_file();   // e.g. on SIGHUP: new targets take effect, a bad file changes nothing
 // Thread-safe. The hot-path calls (record_request, record_stage, time_stage) are noexcept, take no lock
 // and allocate nothing once a stage name has been seen.
@@ -141,8 +142,9 @@ struct PerformanceReport {
   std::vector<AllocationSite> top_allocation_sites;
   std::vector<std::string> recommendations;  ///< what to look at first, most important first
 
-  /// The report as JSON (performance_json.hpp has the field list).
-  [[nodiscard]] nlohmann::json to_json() const;
+  /// The report as JSON, the same as `nlohmann::json j = report;` (performance_json.hpp has the field list),
+  /// the spelling every other type shares. Kept for one release as a forward.
+  [[deprecated("use nlohmann::json j = report (ADL to_json)")]] [[nodiscard]] nlohmann::json to_json() const;
   /// The report as a Markdown document for people (tables and lists).
   [[nodiscard]] std::string to_markdown() const;
 };
