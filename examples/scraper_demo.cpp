@@ -13,9 +13,11 @@
 #include <riptide/performance/core/duration.hpp>
 #include <riptide/performance/core/error.hpp>
 #include <riptide/performance/core/time_format.hpp>
+#include <riptide/performance/http/dashboard_assets.hpp>
 #include <riptide/performance/http/serve.hpp>
 #include <riptide/performance/limits/circuit_breaker_registry.hpp>
 #include <riptide/performance/limits/resource_limits.hpp>
+#include <riptide/performance/manager/performance_json.hpp>
 #include <riptide/performance/manager/performance_manager.hpp>
 #include <riptide/performance/manager/performance_state.hpp>
 #include <riptide/performance/profiling/enable_heap_profiling.hpp>

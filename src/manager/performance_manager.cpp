@@ -261,6 +261,17 @@ void PerformanceManager::tick() {
   published_ = std::move(state);
 }
 
+void PerformanceManager::republish() {
+  if (!is_monitoring()) return;  // readers assemble their own reading until the next session's first check
+  const Metrics metrics = get_metrics();
+  const PerformanceTargets targets = this->targets();
+  // Judged, not noted: only the periodic checks count violations and log alerts.
+  auto state =
+      std::make_shared<const PerformanceState>(assemble_state(metrics, targets, evaluate(metrics, targets), true));
+  const std::lock_guard lock(published_mutex_);
+  published_ = std::move(state);
+}
+
 std::shared_ptr<const PerformanceState> PerformanceManager::state() {
   if (is_monitoring()) {
     const std::lock_guard lock(published_mutex_);
@@ -592,6 +603,7 @@ ConfigReload PerformanceManager::apply_validated(const Config& candidate) {
   }
   if (!reload.applied.empty()) {
     logger()->info("configuration reloaded: {} now in effect", join(reload.applied));
+    republish();
   }
   if (!reload.restart_required.empty()) {
     logger()->warn(

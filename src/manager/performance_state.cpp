@@ -38,12 +38,14 @@ void write_stages(PrometheusWriter& out, const StageBreakdown& breakdown) {
   for (const auto& stage : breakdown.stages) {
     out.sample(std::chrono::duration<double>(stage.total).count(), {{"stage", stage.name}});
   }
-  out.family("stage_latency_seconds", MetricType::gauge, "Per-stage latency percentiles since start (within 0.8%).");
-  for (const auto& stage : breakdown.stages) {
-    const std::pair<const char*, const std::optional<double>*> quantiles[] = {
-        {"0.5", &stage.p50_ms}, {"0.95", &stage.p95_ms}, {"0.99", &stage.p99_ms}};
-    for (const auto& [quantile, ms] : quantiles) {
-      if (*ms) out.sample(**ms / 1000.0, {{"stage", stage.name}, {"quantile", quantile}});
+  const std::pair<const char*, std::optional<double> StageStats::*> percentiles[] = {
+      {"stage_latency_p50_seconds", &StageStats::p50_ms},
+      {"stage_latency_p95_seconds", &StageStats::p95_ms},
+      {"stage_latency_p99_seconds", &StageStats::p99_ms}};
+  for (const auto& [name, field] : percentiles) {
+    out.family(name, MetricType::gauge, "Per-stage latency percentile since start (within 0.8%).");
+    for (const auto& stage : breakdown.stages) {
+      if (const auto& ms = stage.*field) out.sample(*ms / 1000.0, {{"stage", stage.name}});
     }
   }
   out.family("stage_time_ratio", MetricType::gauge, "Share of request time spent in each stage (0-1).");

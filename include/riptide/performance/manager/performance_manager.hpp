@@ -207,7 +207,7 @@ class PerformanceManager {
   void tick();
 
   /// What every reader serializes (performance_state.hpp): while monitoring, the state the latest periodic
-  /// check published (at most monitoring.sample_interval_sec old); otherwise, or before the first check, a
+  /// check or reload published (at most monitoring.sample_interval_sec old); otherwise, or before the first check, a
   /// reading assembled now (`published` false). A read: it never changes the violation history, the limit
   /// windows, the leak history or the logs, however often it is called. Thread-safe.
   [[nodiscard]] std::shared_ptr<const PerformanceState> state();
@@ -334,6 +334,9 @@ class PerformanceManager {
   ConfigReload apply_validated(const Config& candidate);
   void note_status(const TargetStatus& status, std::chrono::system_clock::time_point now);
   [[nodiscard]] MemorySummary memory_summary(std::chrono::nanoseconds duration) const;
+  // Publishes a state judged against the targets in effect now, without noting it (after a reload, so readers
+  // see the new targets at once).
+  void republish();
   [[nodiscard]] PerformanceState assemble_state(const Metrics& metrics, const PerformanceTargets& targets,
                                                 const TargetStatus& status, bool published);
 
