@@ -6,6 +6,7 @@
 
 #include "riptide/performance/core/duration.hpp"
 #include "riptide/performance/core/features.hpp"
+#include "riptide/performance/core/json_optional.hpp"
 #include "riptide/performance/core/time_format.hpp"
 #if RIPTIDE_PERF_HAS_MEMORY_PROFILING
 #include "riptide/performance/profiling/profiling_json.hpp"
@@ -13,11 +14,6 @@
 
 namespace riptide::performance {
 namespace {
-
-template <typename T>
-nlohmann::json optional_json(const std::optional<T>& value) {
-  return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
-}
 
 double to_ms(std::chrono::nanoseconds duration) {
   return static_cast<double>(duration.count()) / 1e6;

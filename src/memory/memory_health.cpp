@@ -1,5 +1,7 @@
 #include "riptide/performance/memory/memory_health.hpp"
 
+#include "riptide/performance/core/json_optional.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -9,11 +11,6 @@ namespace riptide::performance {
 namespace {
 
 constexpr std::uint64_t kMiB = 1024 * 1024;
-
-template <typename T>
-nlohmann::json optional_json(const std::optional<T>& value) {
-  return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
-}
 
 // The limit memory is judged against and the alert threshold: the target, or the cgroup's limit where it is lower
 // (the kernel's OOM killer acts there, whatever the target says). Returns the usage in percent of the limit.

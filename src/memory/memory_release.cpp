@@ -3,6 +3,8 @@
 #include "riptide/performance/memory/jemalloc_ctl.hpp"
 #include "riptide/performance/memory/memory_tracker.hpp"
 
+#include "riptide/performance/core/json_optional.hpp"
+
 #include <nlohmann/json.hpp>
 
 #if defined(__GLIBC__)
@@ -11,11 +13,6 @@
 
 namespace riptide::performance {
 namespace {
-
-template <typename T>
-nlohmann::json optional_json(const std::optional<T>& value) {
-  return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
-}
 
 MemoryReading read_memory(MemoryTracker& tracker) {
   const MemorySnapshot snapshot = tracker.take_snapshot(/*refresh_epoch=*/true);
