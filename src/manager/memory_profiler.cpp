@@ -17,11 +17,6 @@ namespace {
 constexpr std::chrono::minutes kRecentRateWindow{1};
 constexpr std::chrono::hours kBaselineRateWindow{1};
 
-std::optional<AllocationRate> rate_over(const MemoryTracker& tracker, std::chrono::nanoseconds window) {
-  const std::vector<MemorySample> samples = tracker.history(window);
-  return allocation_rate(samples);
-}
-
 std::optional<double> allocations_per_second(const std::optional<AllocationRate>& rate) {
   return rate ? std::optional<double>{rate->allocations_per_second} : std::nullopt;
 }
@@ -120,7 +115,7 @@ LeakReport MemoryProfiler::detect_leaks() {
 AllocationStats MemoryProfiler::get_allocation_stats() {
 #if RIPTIDE_PERF_HAS_MEMORY_PROFILING
   if (allocation_analyzer_) {
-    return allocation_analyzer_->analyze(rate_over(*tracker_, kRecentRateWindow));
+    return allocation_analyzer_->analyze(tracker_->allocation_rate(kRecentRateWindow));
   }
 #endif
   AllocationStats stats;
@@ -136,8 +131,8 @@ MemoryState MemoryProfiler::assess(const PerformanceTargets& targets,
   state.taken_at = tracker_->clock().system_now();
   state.snapshot = tracker_->latest();
   if (!state.snapshot) state.snapshot = std::make_shared<const MemorySnapshot>(get_current_snapshot());
-  state.allocation_rate = rate_over(*tracker_, kRecentRateWindow);
-  state.allocation_rate_baseline = rate_over(*tracker_, kBaselineRateWindow);
+  state.allocation_rate = tracker_->allocation_rate(kRecentRateWindow);
+  state.allocation_rate_baseline = tracker_->allocation_rate(kBaselineRateWindow);
 #if RIPTIDE_PERF_HAS_MEMORY_PROFILING
   state.heap_profiling_available = HeapProfilingControl::available();
   state.symbolizer = Symbolizer::shared().stats();

@@ -1,6 +1,7 @@
 #include "riptide/performance/memory/memory_tracker.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
 #include <system_error>
@@ -205,8 +206,8 @@ void MemoryTracker::record_locked(const MemorySnapshot& snapshot) {
   }
 }
 
-std::vector<MemorySample> MemoryTracker::history_locked(steady_clock::time_point since) const {
-  std::vector<MemorySample> result;
+template <typename Visit>
+void MemoryTracker::visit_history_locked(steady_clock::time_point since, Visit&& visit) const {
   const bool has_full = full_.size() > 0;
   const steady_clock::time_point full_oldest = has_full ? full_.at(0).steady_time : steady_clock::time_point::max();
   // Downsampled points only for the stretch the full ring has already forgotten; a point that straddles
@@ -217,19 +218,41 @@ std::vector<MemorySample> MemoryTracker::history_locked(steady_clock::time_point
       break;
     }
     if (sample.last_steady_time >= since) {
-      result.push_back(sample);
+      visit(sample);
     }
   }
   if (pending_ && pending_->last_time < full_oldest && pending_->last_time >= since) {
-    result.push_back(pending_->to_sample());
+    visit(pending_->to_sample());
   }
   for (std::size_t i = 0; i < full_.size(); ++i) {
     const MemorySample& sample = full_.at(i);
     if (sample.steady_time >= since) {
-      result.push_back(sample);
+      visit(sample);
     }
   }
+}
+
+std::vector<MemorySample> MemoryTracker::history_locked(steady_clock::time_point since) const {
+  std::vector<MemorySample> result;
+  visit_history_locked(since, [&result](const MemorySample& sample) { result.push_back(sample); });
   return result;
+}
+
+std::optional<AllocationRate> MemoryTracker::allocation_rate(nanoseconds duration) const {
+  const auto since = clock_.steady_now() - duration;
+  // The rate rests on the first and the last counted sample: keep those two, not the window.
+  std::array<MemorySample, 2> ends;
+  std::size_t counted = 0;
+  {
+    std::lock_guard lock(data_mutex_);
+    visit_history_locked(since, [&](const MemorySample& sample) {
+      if (!sample.allocation_count || !sample.deallocation_count) return;
+      ends[counted == 0 ? 0 : 1] = sample;
+      ++counted;
+    });
+  }
+  if (counted < 2) return std::nullopt;
+  return riptide::performance::allocation_rate(ends);
 }
 
 std::vector<MemorySample> MemoryTracker::history(nanoseconds duration) const {

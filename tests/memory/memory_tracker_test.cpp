@@ -148,6 +148,30 @@ TEST(MemoryTracker, RingsStayBoundedOverASimulatedWeek) {
   EXPECT_GE(samples, 7u * 24 * 3600 - 3 * 60);
 }
 
+// The rate over a window reads the window's first and last counted samples in place: the same figure as
+// allocation_rate() over a copy of the history, across both rings.
+TEST(MemoryTracker, AllocationRateOverAWindowMatchesTheHistory) {
+  rp::ManualClock clock;
+  rp::MemoryTracker tracker(week_options(), clock);
+  EXPECT_FALSE(tracker.allocation_rate(1min).has_value()) << "no samples: no rate";
+  for (int second = 0; second <= 2 * 3600; ++second) {  // the first hour moves to the downsampled ring
+    tracker.record(synthetic(clock, 10 * kMiB, 1000u * static_cast<std::uint64_t>(second)));
+    clock.advance(1s);
+  }
+  for (const auto window : {std::chrono::nanoseconds{1min}, std::chrono::nanoseconds{1h},
+                            std::chrono::nanoseconds{std::chrono::hours{3}}}) {
+    const auto in_place = tracker.allocation_rate(window);
+    const auto copied = rp::allocation_rate(tracker.history(window));
+    ASSERT_TRUE(in_place.has_value());
+    ASSERT_TRUE(copied.has_value());
+    EXPECT_DOUBLE_EQ(in_place->allocations_per_second, copied->allocations_per_second);
+    EXPECT_DOUBLE_EQ(in_place->deallocations_per_second, copied->deallocations_per_second);
+    EXPECT_EQ(in_place->span, copied->span);
+    EXPECT_NEAR(in_place->allocations_per_second, 1000.0, 1e-6);
+    EXPECT_NEAR(in_place->deallocations_per_second, 500.0, 1e-6);
+  }
+}
+
 TEST(MemoryTracker, TrendCapsThePointsByWideningTheInterval) {
   rp::ManualClock clock;
   rp::MemoryTracker tracker(week_options(), clock);

@@ -70,6 +70,9 @@ class MemoryTracker {
   /// The samples of the last `duration`, oldest first: downsampled ring for the part the full ring no
   /// longer covers, then the full ring.
   [[nodiscard]] std::vector<MemorySample> history(std::chrono::nanoseconds duration) const;
+  /// allocation_rate() over the last `duration` of history, without copying it (the periodic state reads the
+  /// hour's baseline every check).
+  [[nodiscard]] std::optional<AllocationRate> allocation_rate(std::chrono::nanoseconds duration) const;
 
   /// How far back recorded data reaches now (zero before the first sample).
   [[nodiscard]] std::chrono::nanoseconds retained_span() const;
@@ -123,6 +126,10 @@ class MemoryTracker {
 
   void record_locked(const MemorySnapshot& snapshot);
   std::vector<MemorySample> history_locked(std::chrono::steady_clock::time_point since) const;
+  // Calls `visit` for every retained sample since `since`, oldest first (downsampled points only where the
+  // full-resolution ring has forgotten). Needs data_mutex_.
+  template <typename Visit>
+  void visit_history_locked(std::chrono::steady_clock::time_point since, Visit&& visit) const;
 
   MemoryTrackerOptions options_;
   const Clock& clock_;
