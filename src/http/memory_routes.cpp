@@ -61,9 +61,13 @@ Response leaks(const RouteContext& context, const Request& request) {
                                                                  : "leak detection needs jemalloc's heap profiler: ") +
                                  state.leaks->reason);
   }
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING  // a report exists only then; its JSON lives in the profiling area
   nlohmann::json body = *state.leaks;
   body["session_id"] = context.session_id;
   return json_response(body);
+#else
+  throw HttpError::unavailable(state.leaks_unavailable_reason);
+#endif
 }
 
 Response allocations(const RouteContext& context, const Request& request) {
