@@ -15,9 +15,11 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -50,12 +52,15 @@ enum ChildStatus : int { kOk = 0, kSocketInherited = 3, kWorkerStillRunning = 4 
 }
 
 // Sockets among this process's descriptors (readlink of /proc/self/fd/*).
+// Sockets open in this process. Allocation-free (fstat over the descriptor range), because children call it
+// after fork(): under GCC 12's AddressSanitizer a child that allocates may wait forever for an allocator lock a
+// parent thread held at the fork.
 int open_sockets() {
+  const long limit = std::min(::sysconf(_SC_OPEN_MAX), 65536L);
   int sockets = 0;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
-    std::error_code ec;
-    const auto target = std::filesystem::read_symlink(entry.path(), ec);
-    if (!ec && target.string().rfind("socket:", 0) == 0) ++sockets;
+  for (int fd = 0; fd < limit; ++fd) {
+    struct stat info {};
+    if (::fstat(fd, &info) == 0 && S_ISSOCK(info.st_mode)) ++sockets;
   }
   return sockets;
 }
