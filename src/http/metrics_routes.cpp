@@ -13,23 +13,15 @@
 namespace riptide::performance::http {
 namespace {
 
-// Over a bare profiler there is no PerformanceState: the build information and the memory families.
-void write_profiler_families(PrometheusWriter& out, const RouteContext& context) {
-  const MemoryState memory = context.memory_state();
-  out.family("info", MetricType::gauge, "Build and session of riptide-performance; the value is always 1.");
-  out.sample(std::uint64_t{1}, {{"version", RIPTIDE_PERF_VERSION},
-                                {"allocator", memory.snapshot ? memory.snapshot->allocator : "unknown"},
-                                {"session_id", context.session_id}});
-  write_prometheus(out, memory);
-}
-
 Response metrics(const RouteContext& context, const Router& router, const Request& request) {
   Query::parse(request.query()).allow_only({});
   PrometheusWriter out;
-  if (context.manager && !context.options.leak_detector) {
-    write_prometheus(out, *context.manager->state());
-  } else {
-    write_profiler_families(out, context);
+  if (const auto state = context.performance_state()) {
+    write_prometheus(out, *state);
+  } else {  // a bare profiler: the build information and the memory families
+    const MemoryState memory = context.memory_state();
+    write_build_info(out, context.session_id, memory);
+    write_prometheus(out, memory);
   }
   router.write_transport_metrics(out);  // riptide_http_*: the serving http::Server's connection counters
   for (const auto& collect : context.options.prometheus_collectors) {
@@ -46,8 +38,8 @@ Response performance(const RouteContext& context, const Request& request) {
   nlohmann::json body;
   if (context.options.performance_json) {
     body = context.options.performance_json();
-  } else if (context.manager) {
-    body = *context.manager->state();
+  } else if (const auto state = context.performance_state()) {
+    body = *state;
   } else {
     throw HttpError::unavailable(
         "no PerformanceManager is attached to these routes: serve a manager (rp::http::serve(manager)) or pass "

@@ -1,5 +1,6 @@
 #include "route_context.hpp"
 
+#include "riptide/performance/core/duration.hpp"
 #include "riptide/performance/core/error.hpp"
 #include "riptide/performance/core/time_format.hpp"
 #include "riptide/performance/manager/memory_profiler.hpp"
@@ -9,13 +10,6 @@
 #include <nlohmann/json.hpp>
 
 namespace riptide::performance::http {
-namespace {
-
-std::chrono::nanoseconds seconds_to_ns(double seconds) {
-  return std::chrono::nanoseconds{static_cast<std::int64_t>(seconds * 1e9)};
-}
-
-}  // namespace
 
 std::shared_ptr<RouteContext> RouteContext::of(std::shared_ptr<PerformanceManager> manager,
                                                MemoryMetricsOptions options) {
@@ -44,14 +38,23 @@ RouteContext::RouteContext(std::shared_ptr<MemoryProfiler> profiler_in, std::sha
       session_id(std::move(session)),
       http(options_in.http.value_or(manager ? manager->config().http : profiler->config().http)),
       options(std::move(options_in)),
-      gc_cooldown(seconds_to_ns(http.gc_cooldown_sec)),
-      cpu_cooldown(seconds_to_ns(options.cpu_profile_cooldown_sec)) {}
+      gc_cooldown(seconds_to_duration(http.gc_cooldown_sec)),
+      cpu_cooldown(seconds_to_duration(options.cpu_profile_cooldown_sec)) {}
+
+std::shared_ptr<const PerformanceState> RouteContext::performance_state() const {
+  if (!manager) return nullptr;
+  auto state = manager->state();
+  if (!options.leak_detector) return state;
+  // A detector the host runs itself: its reports replace the manager's in what these routes show.
+  auto shown = std::make_shared<PerformanceState>(*state);
+  shown->memory = profiler->assess(state->targets, state->memory.snapshot, options.leak_detector);
+  return shown;
+}
 
 MemoryState RouteContext::memory_state() const {
-  if (manager && !options.leak_detector) return manager->state()->memory;
-  const PerformanceTargets targets =
-      options.targets ? options.targets() : (manager ? manager->targets() : profiler->config().targets);
-  return profiler->assess(targets, options.leak_detector);
+  if (const auto state = performance_state()) return state->memory;
+  const PerformanceTargets targets = options.targets ? options.targets() : profiler->config().targets;
+  return profiler->assess(targets, nullptr, options.leak_detector);
 }
 
 nlohmann::json RouteContext::envelope(std::chrono::system_clock::time_point timestamp) const {

@@ -8,6 +8,7 @@
 #include "riptide/performance/http/cooldown.hpp"
 #include "riptide/performance/http/memory_metrics_router.hpp"
 #include "riptide/performance/manager/memory_state.hpp"
+#include "riptide/performance/manager/performance_state.hpp"
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -32,7 +33,10 @@ struct RouteContext {
   RouteContext(std::shared_ptr<MemoryProfiler> profiler, std::shared_ptr<PerformanceManager> manager,
                std::string session_id, MemoryMetricsOptions options);
 
-  /// The memory part of what readers show now (the manager's published state, else a profiler reading).
+  /// The manager's state as these routes show it (with `options.leak_detector`'s reports when the host runs
+  /// its own detector); null over a bare profiler.
+  [[nodiscard]] std::shared_ptr<const PerformanceState> performance_state() const;
+  /// The memory part of what readers show now (performance_state(), else a profiler reading).
   [[nodiscard]] MemoryState memory_state() const;
   /// {timestamp, session_id}: the envelope of every JSON body.
   [[nodiscard]] nlohmann::json envelope(std::chrono::system_clock::time_point timestamp) const;

@@ -1,6 +1,5 @@
 #include "riptide/performance/http/serve.hpp"
 
-#include "riptide/performance/core/error.hpp"
 #include "riptide/performance/core/logger.hpp"
 #include "riptide/performance/http/routes.hpp"
 #include "riptide/performance/manager/performance_manager.hpp"
@@ -38,11 +37,8 @@ void ServedEndpoints::stop() noexcept {
 }
 
 std::unique_ptr<ServedEndpoints> serve(std::shared_ptr<PerformanceManager> manager, ServeOptions options) {
-  if (!manager) {
-    throw ConfigError({"code", "manager", "null", "must not be null", "a std::shared_ptr<PerformanceManager>"});
-  }
+  auto router = std::make_unique<MemoryMetricsRouter>(manager, std::move(options.routes));  // refuses a null manager
   const HttpConfig http = manager->config().http;
-  auto router = std::make_unique<MemoryMetricsRouter>(manager, std::move(options.routes));
   if (options.dashboard) add_dashboard_routes(*router);
   if (!http.enabled) {
     logger()->info("http.enabled = false: the monitoring endpoints are not served");

@@ -129,12 +129,16 @@ AllocationStats MemoryProfiler::get_allocation_stats() {
   return stats;
 }
 
-MemoryState MemoryProfiler::assess(const PerformanceTargets& targets,
+std::shared_ptr<const MemorySnapshot> MemoryProfiler::latest_snapshot() {
+  if (auto latest = tracker_->latest()) return latest;
+  return std::make_shared<const MemorySnapshot>(get_current_snapshot());
+}
+
+MemoryState MemoryProfiler::assess(const PerformanceTargets& targets, std::shared_ptr<const MemorySnapshot> snapshot,
                                    [[maybe_unused]] const std::shared_ptr<LeakDetector>& leaks_from) {
   MemoryState state;
   state.taken_at = tracker_->clock().system_now();
-  state.snapshot = tracker_->latest();
-  if (!state.snapshot) state.snapshot = std::make_shared<const MemorySnapshot>(get_current_snapshot());
+  state.snapshot = snapshot ? std::move(snapshot) : latest_snapshot();
   state.allocation_rate = tracker_->allocation_rate(kRecentRateWindow);
   state.allocation_rate_baseline = tracker_->allocation_rate(kBaselineRateWindow);
 #if RIPTIDE_PERF_HAS_MEMORY_PROFILING

@@ -118,4 +118,11 @@ void write_prometheus(PrometheusWriter& out, const MemoryState& state) {
 #endif
 }
 
+void write_build_info(PrometheusWriter& out, std::string_view session_id, const MemoryState& state) {
+  out.family("info", MetricType::gauge, "Build and session of riptide-performance; the value is always 1.");
+  out.sample(std::uint64_t{1}, {{"version", RIPTIDE_PERF_VERSION},
+                                {"allocator", state.snapshot ? state.snapshot->allocator : "unknown"},
+                                {"session_id", session_id}});
+}
+
 }  // namespace riptide::performance

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "riptide/performance/core/duration.hpp"
 #include "riptide/performance/core/error.hpp"
 #include "riptide/performance/core/features.hpp"
 #include "riptide/performance/core/logger.hpp"
@@ -47,13 +48,9 @@ std::optional<double> to_mb(const std::optional<std::uint64_t>& bytes) {
   return static_cast<double>(*bytes) / kMiB;
 }
 
-std::chrono::nanoseconds seconds_to_ns(double seconds) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(seconds));
-}
-
 LatencyHistogram::Options histogram_options(const Config& config) {
   LatencyHistogram::Options options;
-  options.window = seconds_to_ns(config.monitoring.throughput_window_sec);
+  options.window = seconds_to_duration(config.monitoring.throughput_window_sec);
   options.sub_windows = 6;
   return options;
 }
@@ -202,7 +199,7 @@ PerformanceManager::PerformanceManager(PrivateTag, const Config& config, const C
       started_steady_(clock.steady_now()),
       checker_(
           "riptide-checker",
-          std::max(seconds_to_ns(config.monitoring.sample_interval_sec),
+          std::max(seconds_to_duration(config.monitoring.sample_interval_sec),
                    std::chrono::nanoseconds{std::chrono::milliseconds{10}}),
           [this] { tick(); }, PeriodicWorker::FirstRun::after_interval) {
 }
@@ -252,22 +249,15 @@ void PerformanceManager::tick() {
 #if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
   limits_->advance_window();
 #endif
-  if (!is_monitoring()) return;
-  const Metrics metrics = get_metrics();
-  const PerformanceTargets targets = this->targets();
-  const TargetStatus status = check_and_note(metrics, targets);
-  auto state = std::make_shared<const PerformanceState>(assemble_state(metrics, targets, status, true));
-  const std::lock_guard lock(published_mutex_);
-  published_ = std::move(state);
+  if (is_monitoring()) publish(assemble(StateKind::periodic_check));
 }
 
 void PerformanceManager::republish() {
-  if (!is_monitoring()) return;  // readers assemble their own reading until the next session's first check
-  const Metrics metrics = get_metrics();
-  const PerformanceTargets targets = this->targets();
-  // Judged, not noted: only the periodic checks count violations and log alerts.
-  auto state =
-      std::make_shared<const PerformanceState>(assemble_state(metrics, targets, evaluate(metrics, targets), true));
+  // Not monitoring: readers assemble their own reading until the next session's first check.
+  if (is_monitoring()) publish(assemble(StateKind::after_reload));
+}
+
+void PerformanceManager::publish(std::shared_ptr<const PerformanceState> state) {
   const std::lock_guard lock(published_mutex_);
   published_ = std::move(state);
 }
@@ -277,20 +267,21 @@ std::shared_ptr<const PerformanceState> PerformanceManager::state() {
     const std::lock_guard lock(published_mutex_);
     if (published_) return published_;
   }
-  const Metrics metrics = get_metrics();
-  const PerformanceTargets targets = this->targets();
-  return std::make_shared<const PerformanceState>(assemble_state(metrics, targets, evaluate(metrics, targets), false));
+  return assemble(StateKind::reading);
 }
 
-PerformanceState PerformanceManager::assemble_state(const Metrics& metrics, const PerformanceTargets& targets,
-                                                    const TargetStatus& status, bool published) {
+std::shared_ptr<const PerformanceState> PerformanceManager::assemble(StateKind kind) {
+  // One memory reading serves the metrics and the memory state, so both describe the same moment.
+  const std::shared_ptr<const MemorySnapshot> snapshot = profiler_.latest_snapshot();
   PerformanceState state;
-  state.taken_at = metrics.timestamp;
-  state.published = published;
+  state.metrics = metrics_of(*snapshot);
+  state.targets = targets();
+  // Only the periodic check counts violations and logs alerts; a reload or a reading judges without noting.
+  state.status = kind == StateKind::periodic_check ? check_and_note(state.metrics, state.targets)
+                                                   : evaluate(state.metrics, state.targets);
+  state.taken_at = state.metrics.timestamp;
+  state.published = kind != StateKind::reading;
   state.session_id = session_id();
-  state.targets = targets;
-  state.metrics = metrics;
-  state.status = status;
   const HistogramSnapshot cumulative = requests_.cumulative();
   state.stages = stages_.breakdown(std::chrono::nanoseconds{static_cast<std::int64_t>(cumulative.sum_ns)});
   {
@@ -299,11 +290,11 @@ PerformanceState PerformanceManager::assemble_state(const Metrics& metrics, cons
     for (const auto& [key, record] : violations_) state.violations.push_back(record);
   }
   state.reloads = config_reloads();
-  state.memory = profiler_.assess(targets);
+  state.memory = profiler_.assess(state.targets, snapshot);
 #if RIPTIDE_PERF_HAS_RESOURCE_LIMITS
   state.resources = limits_->get_resource_usage();
 #endif
-  return state;
+  return std::make_shared<const PerformanceState>(std::move(state));
 }
 
 void PerformanceManager::write_prometheus(PrometheusWriter& out) {
@@ -311,25 +302,24 @@ void PerformanceManager::write_prometheus(PrometheusWriter& out) {
 }
 
 Metrics PerformanceManager::get_metrics() {
+  return metrics_of(*profiler_.latest_snapshot());
+}
+
+Metrics PerformanceManager::metrics_of(const MemorySnapshot& snapshot) {
   Metrics m;
   m.timestamp = clock_.system_now();
-  std::shared_ptr<const MemorySnapshot> snapshot = profiler_.tracker().latest();
-  if (!snapshot) {
-    // No sampler running yet: an explicit reading, as the caller asked for one.
-    snapshot = std::make_shared<const MemorySnapshot>(profiler_.tracker().take_snapshot(true));
-  }
-  m.allocator = snapshot->allocator;
-  m.memory_rss_mb = to_mb(snapshot->rss_bytes);
-  m.memory_virtual_mb = to_mb(snapshot->virtual_bytes);
-  m.heap_bytes = snapshot->heap_bytes;
-  m.heap_mb = to_mb(snapshot->heap_bytes);
-  if (snapshot->allocator == "jemalloc") {
-    m.jemalloc_allocated_bytes = snapshot->heap_bytes;
-    m.jemalloc_active_bytes = snapshot->active_bytes;
-    m.jemalloc_metadata_bytes = snapshot->metadata_bytes;
-    m.jemalloc_resident_bytes = snapshot->resident_bytes;
-    m.jemalloc_mapped_bytes = snapshot->mapped_bytes;
-    m.jemalloc_retained_bytes = snapshot->retained_bytes;
+  m.allocator = snapshot.allocator;
+  m.memory_rss_mb = to_mb(snapshot.rss_bytes);
+  m.memory_virtual_mb = to_mb(snapshot.virtual_bytes);
+  m.heap_bytes = snapshot.heap_bytes;
+  m.heap_mb = to_mb(snapshot.heap_bytes);
+  if (snapshot.allocator == "jemalloc") {
+    m.jemalloc_allocated_bytes = snapshot.heap_bytes;
+    m.jemalloc_active_bytes = snapshot.active_bytes;
+    m.jemalloc_metadata_bytes = snapshot.metadata_bytes;
+    m.jemalloc_resident_bytes = snapshot.resident_bytes;
+    m.jemalloc_mapped_bytes = snapshot.mapped_bytes;
+    m.jemalloc_retained_bytes = snapshot.retained_bytes;
   }
   m.self_heap_bytes = profiler_.self_heap_bytes();
 

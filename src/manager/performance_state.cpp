@@ -104,10 +104,7 @@ void to_json(nlohmann::json& json, const PerformanceState& state) {
 }
 
 void write_prometheus(PrometheusWriter& out, const PerformanceState& state) {
-  out.family("info", MetricType::gauge, "Build and session of riptide-performance; the value is always 1.");
-  out.sample(std::uint64_t{1}, {{"version", RIPTIDE_PERF_VERSION},
-                                {"allocator", state.memory.snapshot ? state.memory.snapshot->allocator : "unknown"},
-                                {"session_id", state.session_id}});
+  write_build_info(out, state.session_id, state.memory);
   write_prometheus(out, state.memory);
   write_requests(out, state.metrics);
   write_stages(out, state.stages);

@@ -21,6 +21,11 @@ struct DurationParseError {
 /// The shortest exact text for `duration` in the same grammar, e.g. 5400 s -> "1h30m", 1.5 s -> "1s500ms".
 [[nodiscard]] std::string format_duration(std::chrono::nanoseconds duration);
 
+/// A configured number of seconds (`*_sec` keys, fractions allowed) as a duration.
+[[nodiscard]] inline std::chrono::nanoseconds seconds_to_duration(double seconds) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(seconds));
+}
+
 /// The accepted form, for error messages.
 inline constexpr const char* kDurationAcceptedForm =
     "a duration such as 250ms, 30s, 5m, 1h or 1h30m (units ms, s, m, h)";

@@ -47,12 +47,16 @@ class MemoryProfiler {
   /// the history. Works whether or not profiling was started.
   [[nodiscard]] MemorySnapshot get_current_snapshot();
 
-  /// Everything the memory endpoints show, assembled now and judged against `targets`: the sampler's latest
-  /// snapshot (a fresh reading before its first), allocation rates over the last minute and the retained
-  /// history, the leak detector's latest report (never a new observation), the library's own heap and the
-  /// health verdict. A read: it changes nothing any later reading reports.
-  /// `leaks_from`: the detector whose reports to show instead of the profiler's own (a host that runs its own).
+  /// The sampler's latest snapshot; before its first (or without the sampler), a fresh reading. Not recorded in
+  /// the history.
+  [[nodiscard]] std::shared_ptr<const MemorySnapshot> latest_snapshot();
+  /// Everything the memory endpoints show, assembled now and judged against `targets`: `snapshot` (empty:
+  /// latest_snapshot()), allocation rates over the last minute and the retained history, the leak detector's
+  /// latest report (never a new observation; `leaks_from`: a detector the host runs itself instead of the
+  /// profiler's), the library's own heap and the health verdict. A read: it changes nothing any later reading
+  /// reports.
   [[nodiscard]] MemoryState assess(const PerformanceTargets& targets,
+                                   std::shared_ptr<const MemorySnapshot> snapshot = nullptr,
                                    const std::shared_ptr<LeakDetector>& leaks_from = nullptr);
   /// The action behind POST /metrics/memory/gc: asks the allocator to return free pages to the OS
   /// (memory_release.hpp). `performed` is false, with the reason, under an allocator that cannot.

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -42,5 +43,8 @@ struct MemoryState {
 /// The memory, allocation-rate and profiling families of GET /metrics (riptide_process_*, riptide_heap_*,
 /// riptide_jemalloc_*, riptide_leak_*, riptide_self_heap_*, riptide_symbolizer_*).
 void write_prometheus(PrometheusWriter& out, const MemoryState& state);
+
+/// riptide_info{version, allocator, session_id} 1: what build watches which session.
+void write_build_info(PrometheusWriter& out, std::string_view session_id, const MemoryState& state);
 
 }  // namespace riptide::performance

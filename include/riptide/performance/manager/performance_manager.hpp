@@ -334,11 +334,14 @@ class PerformanceManager {
   ConfigReload apply_validated(const Config& candidate);
   void note_status(const TargetStatus& status, std::chrono::system_clock::time_point now);
   [[nodiscard]] MemorySummary memory_summary(std::chrono::nanoseconds duration) const;
-  // Publishes a state judged against the targets in effect now, without noting it (after a reload, so readers
-  // see the new targets at once).
+  // What a state is assembled for: the periodic check (notes violations, logs alerts), a reload (publishes
+  // the new targets at once, judged without noting) or a reader's own reading (not published).
+  enum class StateKind { periodic_check, after_reload, reading };
   void republish();
-  [[nodiscard]] PerformanceState assemble_state(const Metrics& metrics, const PerformanceTargets& targets,
-                                                const TargetStatus& status, bool published);
+  void publish(std::shared_ptr<const PerformanceState> state);
+  [[nodiscard]] std::shared_ptr<const PerformanceState> assemble(StateKind kind);
+  // The metrics of one memory reading (get_metrics() and every assembled state).
+  [[nodiscard]] Metrics metrics_of(const MemorySnapshot& snapshot);
 
   mutable std::mutex config_mutex_;  // guards config_ against reload_config()
   Config config_;                    // only reloadable keys ever change; the rest may be read without the lock
