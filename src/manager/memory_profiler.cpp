@@ -36,7 +36,8 @@ MemoryProfiler::MemoryProfiler() : MemoryProfiler(make_uuid_v4()) {}
 
 MemoryProfiler::MemoryProfiler(std::string session_id) : MemoryProfiler(std::move(session_id), Config{}) {}
 
-MemoryProfiler::MemoryProfiler(std::string session_id, const Config& config, const Clock& clock)
+MemoryProfiler::MemoryProfiler(std::string session_id, const Config& config, const Clock& clock,
+                               std::shared_ptr<PeriodicScheduler> scheduler)
     : session_id_(std::move(session_id)), config_(config) {
   if (session_id_.empty()) {
     throw ConfigError({.source = "code",
@@ -45,11 +46,11 @@ MemoryProfiler::MemoryProfiler(std::string session_id, const Config& config, con
                        .problem = "must not be empty",
                        .accepted = "any non-empty text, usually a UUID v4"});
   }
-  tracker_ = std::make_unique<MemoryTracker>(MemoryTrackerOptions::from_config(config_), clock);
+  tracker_ = std::make_unique<MemoryTracker>(MemoryTrackerOptions::from_config(config_), clock, scheduler);
 #if RIPTIDE_PERF_HAS_MEMORY_PROFILING
   if (config_.profiling.enabled) {
     heap_profiles_ = std::make_shared<HeapProfileCache>(config_.profiling.dump_directory, clock);
-    leak_detector_ = std::make_shared<LeakDetector>(config_.profiling, clock, nullptr, heap_profiles_);
+    leak_detector_ = std::make_shared<LeakDetector>(config_.profiling, clock, nullptr, heap_profiles_, scheduler);
     allocation_analyzer_ = std::make_shared<AllocationAnalyzer>(config_.profiling, clock, nullptr, 20, heap_profiles_);
   }
 #endif

@@ -186,7 +186,8 @@ std::shared_ptr<PerformanceManager> PerformanceManager::with_config(const Config
 PerformanceManager::PerformanceManager(PrivateTag, const Config& config, const Clock& clock)
     : config_(config),
       clock_(clock),
-      profiler_(make_uuid_v4(), config, clock),
+      scheduler_(std::make_shared<PeriodicScheduler>("riptide-periodic")),
+      profiler_(make_uuid_v4(), config, clock, scheduler_),
       requests_(clock, histogram_options(config)),
       stages_(clock, histogram_options(config)),
 #if RIPTIDE_PERF_HAS_CACHE
@@ -198,7 +199,7 @@ PerformanceManager::PerformanceManager(PrivateTag, const Config& config, const C
       started_at_(clock.system_now()),
       started_steady_(clock.steady_now()),
       checker_(
-          "riptide-checker",
+          scheduler_, "riptide-checker",
           std::max(seconds_to_duration(config.monitoring.sample_interval_sec),
                    std::chrono::nanoseconds{std::chrono::milliseconds{10}}),
           [this] { tick(); }, PeriodicWorker::FirstRun::after_interval) {

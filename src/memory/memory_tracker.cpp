@@ -100,14 +100,15 @@ MemorySample MemoryTracker::Accumulator::to_sample() const {
 
 // --- MemoryTracker
 
-MemoryTracker::MemoryTracker(MemoryTrackerOptions options, const Clock& clock)
+MemoryTracker::MemoryTracker(MemoryTrackerOptions options, const Clock& clock,
+                             std::shared_ptr<PeriodicScheduler> scheduler)
     : options_(validated(options)),
       clock_(clock),
       snapshotter_(options_.snapshot),
       full_(ring_capacity(options_.history, options_.sample_interval)),
       long_(ring_capacity(options_.long_history, options_.long_history_interval)),
       // Paced by the real steady clock: the injected Clock stamps snapshots, it does not pace threads.
-      sampler_("riptide-sampler", options_.sample_interval, [this] { (void)sample_now(); }) {}
+      sampler_(std::move(scheduler), "riptide-sampler", options_.sample_interval, [this] { (void)sample_now(); }) {}
 
 MemoryTracker::~MemoryTracker() {
   stop();

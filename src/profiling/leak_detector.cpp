@@ -170,13 +170,13 @@ LeakSeverity classify_leak_severity(std::uint64_t total_leaked_bytes, double tot
 }
 
 LeakDetector::LeakDetector(ProfilingConfig config, const Clock& clock, Symbolizer* symbolizer,
-                           std::shared_ptr<HeapProfileCache> profiles)
+                           std::shared_ptr<HeapProfileCache> profiles, std::shared_ptr<PeriodicScheduler> scheduler)
     : config_(std::move(config)),
       clock_(clock),
       symbolizer_(symbolizer != nullptr ? symbolizer : &Symbolizer::shared()),
       profiles_(profiles ? std::move(profiles) : std::make_shared<HeapProfileCache>(config_.dump_directory, clock)),
       origin_(clock.steady_now()),
-      observer_("riptide-leaks",
+      observer_(std::move(scheduler), "riptide-leaks",
                 std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                     std::chrono::duration<double>(std::max(config_.leak_detection_interval_sec, 0.001))),
                 [this] { observe_and_publish(); }) {

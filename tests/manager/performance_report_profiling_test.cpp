@@ -5,11 +5,17 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <set>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "riptide/performance/manager/performance_json.hpp"
 #include "riptide/performance/manager/performance_manager.hpp"
+#include "riptide/performance/manager/performance_state.hpp"
 #include "riptide/performance/profiling/enable_heap_profiling.hpp"
 
 RIPTIDE_PERF_ENABLE_HEAP_PROFILING_WITH("prof:true,prof_active:true,lg_prof_sample:14,prof_accum:true");
@@ -71,4 +77,50 @@ TEST(PerformanceReportProfiling, LeakingSiteIsInTheReport) {
     std::cout << report.to_markdown() << "\n";
   }
   for (void* p : g_leaked) ::operator delete(p);
+}
+
+namespace {
+
+// The names of this process's threads, as the kernel shows them (/proc/self/task/*/comm).
+std::multiset<std::string> thread_names() {
+  std::multiset<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.insert(name);
+  }
+  return names;
+}
+
+}  // namespace
+
+TEST(PerformanceReportProfiling, SamplingLeakObservationsAndChecksShareOneThread) {
+  rp::Config config;
+  config.monitoring.sample_interval_sec = 0.05;
+  config.profiling.leak_detection_interval_sec = 1;  // the first observation comes at once
+  auto manager = rp::PerformanceManager::with_config(config);
+  auto detector = manager->memory_profiler().leak_detector();
+  if (!detector) {
+    GTEST_SKIP() << "heap profiling compiled out or disabled";
+  }
+  manager->start_monitoring();
+  ASSERT_TRUE(detector->running());
+  ASSERT_TRUE(manager->memory_profiler().tracker().running());
+  // All three kinds of periodic work happen: samples, observations, published checks.
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while ((!manager->state()->published || manager->memory_profiler().tracker().history_size() < 3 ||
+          detector->latest() == nullptr) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(manager->state()->published);
+  EXPECT_GE(manager->memory_profiler().tracker().history_size(), 3U);
+  EXPECT_NE(detector->latest(), nullptr);
+  const auto names = thread_names();
+  EXPECT_EQ(names.count("riptide-periodi"), 1U);  // the kernel keeps 15 characters
+  EXPECT_EQ(names.count("riptide-sampler"), 0U);
+  EXPECT_EQ(names.count("riptide-leaks"), 0U);
+  EXPECT_EQ(names.count("riptide-checker"), 0U);
+  (void)manager->stop_monitoring();
+  EXPECT_EQ(thread_names().count("riptide-periodi"), 0U);
 }

@@ -14,6 +14,7 @@
 
 #include "riptide/performance/core/clock.hpp"
 #include "riptide/performance/core/config.hpp"
+#include "riptide/performance/core/periodic_scheduler.hpp"
 #include "riptide/performance/manager/memory_state.hpp"
 #include "riptide/performance/memory/memory_release.hpp"
 #include "riptide/performance/memory/memory_snapshot.hpp"
@@ -31,8 +32,10 @@ class MemoryProfiler {
   /// A session with the host's id (any non-empty text; MemoryProfiler's own are UUID v4) and the built-in defaults.
   explicit MemoryProfiler(std::string session_id);
   /// Everything explicit; `clock` must outlive the profiler. Throws ConfigError for bad monitoring values
-  /// or an empty session id.
-  MemoryProfiler(std::string session_id, const Config& config, const Clock& clock = system_clock());
+  /// or an empty session id. `scheduler`: the thread the sampler and the leak observations run on (a
+  /// PerformanceManager passes its own); null: each on a thread of its own.
+  MemoryProfiler(std::string session_id, const Config& config, const Clock& clock = system_clock(),
+                 std::shared_ptr<PeriodicScheduler> scheduler = nullptr);
   ~MemoryProfiler();
   MemoryProfiler(const MemoryProfiler&) = delete;
   MemoryProfiler& operator=(const MemoryProfiler&) = delete;

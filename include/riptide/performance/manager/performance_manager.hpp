@@ -348,6 +348,8 @@ class PerformanceManager {
   ConfigReloadCounts reloads_;       // guarded by config_mutex_
   std::optional<std::filesystem::path> config_path_;  // create()'s explicit file, for reload_config_file()
   const Clock& clock_;
+  // The one thread of the periodic work: memory sampling, leak observations and the checks that publish.
+  std::shared_ptr<PeriodicScheduler> scheduler_;
   MemoryProfiler profiler_;
   LatencyHistogram requests_;
   StageRegistry stages_;

@@ -37,7 +37,10 @@ class MemoryTracker {
   /// Upper bound on the entries of either ring, whatever the configuration asks (8 MiB of samples).
   static constexpr std::size_t kMaxRingEntries = 65536;
 
-  explicit MemoryTracker(MemoryTrackerOptions options = {}, const Clock& clock = system_clock());
+  /// `scheduler`: the thread the sampler runs on (a PerformanceManager's, shared with its other periodic
+  /// work); null: a thread of its own, `riptide-sampler`.
+  explicit MemoryTracker(MemoryTrackerOptions options = {}, const Clock& clock = system_clock(),
+                         std::shared_ptr<PeriodicScheduler> scheduler = nullptr);
   ~MemoryTracker();
   MemoryTracker(const MemoryTracker&) = delete;
   MemoryTracker& operator=(const MemoryTracker&) = delete;

@@ -79,9 +79,11 @@ struct LeakReport {
 class LeakDetector {
  public:
   /// `symbolizer` defaults to Symbolizer::shared(). Each observation is published to `profiles` so other
-  /// readers of the heap reuse it; null: a private cache.
+  /// readers of the heap reuse it; null: a private cache. `scheduler`: the thread the background
+  /// observations run on (a PerformanceManager's); null: a thread of its own, `riptide-leaks`.
   explicit LeakDetector(ProfilingConfig config, const Clock& clock = system_clock(), Symbolizer* symbolizer = nullptr,
-                        std::shared_ptr<HeapProfileCache> profiles = nullptr);
+                        std::shared_ptr<HeapProfileCache> profiles = nullptr,
+                        std::shared_ptr<PeriodicScheduler> scheduler = nullptr);
   ~LeakDetector();
   LeakDetector(const LeakDetector&) = delete;
   LeakDetector& operator=(const LeakDetector&) = delete;
