@@ -3,17 +3,23 @@
 #include "dwfl_callbacks.hpp"
 
 #include <cxxabi.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <link.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <limits.h>
 #include <algorithm>
 #include <array>
 #include <bit>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <list>
 #include <mutex>
 #include <string_view>
@@ -54,6 +60,354 @@ std::string_view basename_of(std::string_view path) {
   const auto slash = path.rfind('/');
   return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
+
+// --- readable_function_name: a small rewriter over the demangler's output. It never needs to understand
+// the whole C++ grammar: it walks bracket groups, and any group it cannot close makes the caller fall back
+// to the trimmed input.
+
+constexpr std::size_t kMaxTemplateArgsChars = 30;
+constexpr std::size_t kMaxFallbackChars = 120;
+constexpr std::string_view kEllipsis = "\u2026";
+
+bool is_identifier_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$' || c == '.';
+}
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t' || text.front() == '\n')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\n')) text.remove_suffix(1);
+  return text;
+}
+
+// Length of the operator symbol after the keyword "operator" at `at` (which points just past it), so its
+// '<', '>', '(' or '[' are not taken for brackets. 0 for a conversion operator or operator new/delete,
+// whose names are ordinary words.
+std::size_t operator_symbol_length(std::string_view text, std::size_t at) {
+  const std::string_view rest = text.substr(at);
+  if (rest.starts_with("()") || rest.starts_with("[]")) return 2;
+  std::size_t length = 0;
+  constexpr std::string_view kSymbolChars = "<>=!+-*/%^&|~,";
+  while (length < rest.size() && kSymbolChars.find(rest[length]) != std::string_view::npos) ++length;
+  return length;
+}
+
+// Whether "operator" ends at `end` in `text` as a whole word.
+bool operator_keyword_ends_at(std::string_view text, std::size_t end) {
+  constexpr std::string_view kKeyword = "operator";
+  if (end < kKeyword.size() || text.substr(end - kKeyword.size(), kKeyword.size()) != kKeyword) return false;
+  const std::size_t begin = end - kKeyword.size();
+  return begin == 0 || !is_identifier_char(text[begin - 1]);
+}
+
+// Index of the bracket closing the one at `open`, skipping nested groups and operator symbols; npos when
+// the text ends first or a different bracket closes.
+std::size_t matching_bracket(std::string_view text, std::size_t open) {
+  std::string stack;
+  for (std::size_t i = open; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == 'r' && operator_keyword_ends_at(text, i + 1)) {
+      i += operator_symbol_length(text, i + 1);
+      continue;
+    }
+    switch (c) {
+      case '<':
+        stack.push_back('>');
+        break;
+      case '(':
+        stack.push_back(')');
+        break;
+      case '[':
+        stack.push_back(']');
+        break;
+      case '{':
+        stack.push_back('}');
+        break;
+      case '>':
+      case ')':
+      case ']':
+      case '}':
+        if (stack.empty() || stack.back() != c) return std::string_view::npos;
+        stack.pop_back();
+        if (stack.empty()) return i;
+        break;
+      default:
+        break;
+    }
+  }
+  return std::string_view::npos;
+}
+
+// Splits a bracket group's content at its top-level commas.
+std::optional<std::vector<std::string_view>> split_arguments(std::string_view content) {
+  std::vector<std::string_view> arguments;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < content.size(); ++i) {
+    const char c = content[i];
+    if (c == 'r' && operator_keyword_ends_at(content, i + 1)) {
+      i += operator_symbol_length(content, i + 1);
+    } else if (c == '<' || c == '(' || c == '[' || c == '{') {
+      const std::size_t close = matching_bracket(content, i);
+      if (close == std::string_view::npos) return std::nullopt;
+      i = close;
+    } else if (c == ',') {
+      arguments.push_back(trim(content.substr(start, i - start)));
+      start = i + 1;
+    }
+  }
+  if (!trim(content).empty()) arguments.push_back(trim(content.substr(start)));
+  return arguments;
+}
+
+void replace_all(std::string& text, std::string_view from, std::string_view to) {
+  for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+}
+
+// A template's name and its (already rewritten) arguments, as the standard alias when there is one.
+std::optional<std::string> standard_alias(std::string_view name, const std::vector<std::string>& arguments) {
+  if (arguments.size() != 1) return std::nullopt;
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 13> kTemplates = {{
+      {"std::basic_string", "string"},
+      {"std::basic_string_view", "string_view"},
+      {"std::basic_ostream", "ostream"},
+      {"std::basic_istream", "istream"},
+      {"std::basic_iostream", "iostream"},
+      {"std::basic_ostringstream", "ostringstream"},
+      {"std::basic_istringstream", "istringstream"},
+      {"std::basic_stringstream", "stringstream"},
+      {"std::basic_ofstream", "ofstream"},
+      {"std::basic_ifstream", "ifstream"},
+      {"std::basic_fstream", "fstream"},
+      {"std::basic_streambuf", "streambuf"},
+      {"std::basic_stringbuf", "stringbuf"},
+  }};
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 5> kCharacters = {
+      {{"char", ""}, {"wchar_t", "w"}, {"char8_t", "u8"}, {"char16_t", "u16"}, {"char32_t", "u32"}}};
+  for (const auto& [template_name, alias] : kTemplates) {
+    if (name != template_name) continue;
+    for (const auto& [character, prefix] : kCharacters) {
+      if (arguments.front() != character) continue;
+      const bool wide_only = !prefix.empty() && prefix != "w";
+      if (wide_only && alias != "string" && alias != "string_view") return std::nullopt;
+      return "std::" + std::string(prefix) + std::string(alias);
+    }
+  }
+  return std::nullopt;
+}
+
+// Trailing template arguments that are the standard defaults (std::allocator<T>, std::less<K>...).
+bool is_default_argument(std::string_view argument) {
+  for (const std::string_view prefix :
+       {"std::allocator<", "std::less<", "std::equal_to<", "std::hash<", "std::char_traits<", "std::default_delete<"}) {
+    if (argument.starts_with(prefix)) return true;
+  }
+  return false;
+}
+
+class NameRewriter {
+ public:
+  // Rewrites `text`. With `in_name` set, parameter lists are dropped (the text is a function's name);
+  // otherwise it is a type, where a parenthesized list is part of the type (std::function<void (int)>).
+  static std::optional<std::string> rewrite(std::string_view text, bool in_name, std::size_t* last_template = nullptr) {
+    std::string out;
+    std::size_t name_begin = 0;  // where the qualified name being written starts in `out`
+    std::size_t template_at = std::string::npos;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      const char c = text[i];
+      if (c == 'r' && operator_keyword_ends_at(text, i + 1)) {
+        const std::size_t symbol = operator_symbol_length(text, i + 1);
+        out.push_back(c);
+        out.append(text.substr(i + 1, symbol));
+        i += symbol;
+        template_at = std::string::npos;
+        continue;
+      }
+      if (c == '<' || c == '(' || c == '[' || c == '{') {
+        const std::size_t close = matching_bracket(text, i);
+        if (close == std::string_view::npos) return std::nullopt;
+        const std::string_view content = text.substr(i + 1, close - i - 1);
+        if (c == '<') {
+          // "operator< <int>": the space before a template list is the demangler's, not a separator.
+          while (!out.empty() && out.back() == ' ') out.pop_back();
+          const std::size_t before = out.size();
+          const auto appended = append_template(out, name_begin, content);
+          if (!appended) return std::nullopt;
+          template_at = *appended ? before : std::string::npos;  // an alias replaced the name: no list
+          i = close;
+          continue;
+        }
+        if (c == '(') {
+          if (content == "anonymous namespace") {
+            out.append("(anonymous namespace)");
+          } else if (!in_name) {
+            const auto inner = rewrite_list(content);
+            if (!inner) return std::nullopt;
+            out.append("(").append(*inner).append(")");
+          }
+          name_begin = out.size();
+        } else if (c == '[') {
+          if (!content.starts_with("abi:") && !content.starts_with("clone ")) {
+            out.append("[").append(content).append("]");
+          }
+        } else if (!append_braced(out, content)) {
+          return std::nullopt;
+        }
+        template_at = std::string::npos;
+        i = close;
+        continue;
+      }
+      if (c == '>' || c == ')' || c == ']' || c == '}') return std::nullopt;  // closes nothing
+      if (!is_identifier_char(c) && c != ':' && c != '~') name_begin = out.size() + 1;
+      if (c != ' ') template_at = std::string::npos;
+      out.push_back(c);
+    }
+    // The list's own text is already normalized, so its distance from the end survives the replacement.
+    const std::size_t tail = template_at == std::string::npos ? 0 : out.size() - template_at;
+    replace_all(out, "std::__cxx11::", "std::");
+    if (last_template != nullptr) *last_template = template_at == std::string::npos ? template_at : out.size() - tail;
+    return out;
+  }
+
+ private:
+  static std::optional<std::string> rewrite_list(std::string_view content) {
+    const auto arguments = split_arguments(content);
+    if (!arguments) return std::nullopt;
+    std::string out;
+    for (const auto argument : *arguments) {
+      const auto rewritten = rewrite(argument, false);
+      if (!rewritten) return std::nullopt;
+      if (!out.empty()) out.append(", ");
+      out.append(*rewritten);
+    }
+    return out;
+  }
+
+  // Appends "<arguments>" and gives true, or replaces the name with its alias and gives false; empty when
+  // the content does not parse.
+  static std::optional<bool> append_template(std::string& out, std::size_t name_begin, std::string_view content) {
+    const auto split = split_arguments(content);
+    if (!split) return std::nullopt;
+    std::vector<std::string> arguments;
+    for (const auto argument : *split) {
+      auto rewritten = rewrite(argument, false);
+      if (!rewritten) return std::nullopt;
+      arguments.push_back(std::move(*rewritten));
+    }
+    while (arguments.size() > 1 && is_default_argument(arguments.back())) arguments.pop_back();
+    std::string name = out.substr(std::min(name_begin, out.size()));
+    replace_all(name, "std::__cxx11::", "std::");
+    if (const auto alias = standard_alias(name, arguments)) {
+      out.resize(std::min(name_begin, out.size()));
+      out.append(*alias);
+      return false;
+    }
+    std::string joined;
+    for (const auto& argument : arguments) {
+      if (!joined.empty()) joined.append(", ");
+      joined.append(argument);
+    }
+    out.append("<").append(joined.size() > kMaxTemplateArgsChars ? std::string(kEllipsis) : joined).append(">");
+    return true;
+  }
+
+  // "{lambda(int)#1}" keeps a short signature; "{unnamed type#1}" and the like stay as they are.
+  static bool append_braced(std::string& out, std::string_view content) {
+    if (content.starts_with("lambda(")) {
+      const std::size_t open = std::string_view("lambda").size();
+      const std::size_t close = matching_bracket(content, open);
+      if (close == std::string_view::npos) return false;
+      auto parameters = rewrite_list(content.substr(open + 1, close - open - 1));
+      if (!parameters) return false;
+      if (parameters->size() > kMaxTemplateArgsChars) *parameters = std::string(kEllipsis);
+      out.append("{lambda(").append(*parameters).append(")").append(content.substr(close + 1)).append("}");
+      return true;
+    }
+    out.append("{").append(content).append("}");
+    return true;
+  }
+};
+
+std::string fallback_name(std::string_view text) {
+  text = trim(text);
+  if (text.size() <= kMaxFallbackChars) return std::string(text);
+  std::size_t cut = kMaxFallbackChars - kEllipsis.size();
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 char
+  return std::string(text.substr(0, cut)) + std::string(kEllipsis);
+}
+
+// Where the function's parameter list starts: the last top-level parenthesized group (not "(anonymous
+// namespace)"), or npos for a name without one (a C function, "vtable for X").
+std::optional<std::size_t> parameter_list_start(std::string_view text) {
+  std::size_t found = std::string_view::npos;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == 'r' && operator_keyword_ends_at(text, i + 1)) {
+      i += operator_symbol_length(text, i + 1);
+    } else if (c == '<' || c == '(' || c == '[' || c == '{') {
+      const std::size_t close = matching_bracket(text, i);
+      if (close == std::string_view::npos) return std::nullopt;
+      // A group followed by "::" is an enclosing function's ("f()::{lambda()#1}", "f()::local"), not this
+      // name's parameter list.
+      if (c == '(' && text.substr(i + 1, close - i - 1) != "anonymous namespace" &&
+          !trim(text.substr(close + 1)).starts_with("::")) {
+        found = i;
+      } else if (c == '(' && trim(text.substr(close + 1)).starts_with("::")) {
+        found = std::string_view::npos;
+      }
+      i = close;
+    } else if (c == '>' || c == ')' || c == ']' || c == '}') {
+      return std::nullopt;
+    }
+  }
+  return found;
+}
+
+// Where the function's name starts once a leading return type ("void ", "std::string const& ") is skipped:
+// after the last top-level space before the parameter list that is not inside "operator new", a conversion
+// operator's "operator T" or before a template list.
+std::size_t name_start(std::string_view text, std::size_t end) {
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < end; ++i) {
+    const char c = text[i];
+    if (c == 'r' && operator_keyword_ends_at(text, i + 1)) {
+      // Everything after the keyword belongs to the operator's name (a conversion's type has spaces).
+      return start;
+    }
+    if (c == '<' || c == '(' || c == '[' || c == '{') {
+      const std::size_t close = matching_bracket(text, i);
+      if (close == std::string_view::npos || close >= end) return start;
+      i = close;
+    } else if (c == ' ' && i + 1 < end && text[i + 1] != '<' && text[i + 1] != '[') {
+      start = i + 1;
+    }
+  }
+  return start;
+}
+
+}  // namespace
+
+std::string readable_function_name(std::string_view demangled) {
+  try {
+    const std::string_view text = trim(demangled);
+    const auto parameters = parameter_list_start(text);
+    if (!parameters) return fallback_name(text);
+    const bool is_function = *parameters != std::string_view::npos;
+    const std::size_t end = is_function ? *parameters : text.size();
+    const std::size_t start = is_function ? name_start(text, end) : 0;
+    std::size_t last_template = std::string::npos;
+    auto name = NameRewriter::rewrite(trim(text.substr(start, end - start)), true, &last_template);
+    if (!name) return fallback_name(text);
+    // The function's own template arguments are mostly deduced from the parameters dropped above.
+    if (is_function && last_template != std::string::npos) name->resize(last_template);
+    const std::string_view result = trim(*name);
+    return result.empty() ? fallback_name(text) : std::string(result);
+  } catch (...) {  // std::bad_alloc
+    return {};
+  }
+}
+
+namespace {
 
 // C symbols of the allocator and the C library's allocating functions.
 constexpr std::array<std::string_view, 16> kAllocatorNames = {
@@ -121,6 +475,107 @@ double thread_cpu_seconds() {
   return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
 }
 
+// The dynamic loader's counters of objects loaded and unloaded so far (dl_iterate_phdr hands them to its
+// callback): a change means the Dwfl session's picture of the process is stale. One call takes the loader's
+// lock briefly and visits one object (~40 ns). Empty if the C library does not provide them.
+struct ModuleSetGeneration {
+  unsigned long long adds = 0;
+  unsigned long long subs = 0;
+  bool operator==(const ModuleSetGeneration&) const = default;
+};
+
+std::optional<ModuleSetGeneration> module_set_generation() noexcept {
+  struct Result {
+    ModuleSetGeneration generation;
+    bool known = false;
+  } result;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, std::size_t size, void* data) -> int {
+        auto* out = static_cast<Result*>(data);
+        if (size >= offsetof(dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
+          out->generation = {info->dlpi_adds, info->dlpi_subs};
+          out->known = true;
+        }
+        return 1;  // the counters are the same in every callback: one is enough
+      },
+      &result);
+  if (!result.known) return std::nullopt;
+  return result.generation;
+}
+
+// The loaded ELF object one of whose PT_LOAD segments maps an address, per the dynamic loader.
+struct LoadedObject {
+  std::uint64_t low = 0;   // lowest PT_LOAD start, page-aligned down
+  std::uint64_t high = 0;  // highest PT_LOAD end
+  std::string path;        // as the loader names it; the executable's own path for the main program
+};
+
+std::optional<LoadedObject> loaded_object_at(std::uint64_t address) {
+  struct Search {
+    std::uint64_t address = 0;
+    bool found = false;
+    std::uint64_t low = 0;
+    std::uint64_t high = 0;
+    std::array<char, PATH_MAX> name{};  // no allocation while the loader's lock is held
+  } search;
+  search.address = address;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, std::size_t, void* data) -> int {
+        auto* out = static_cast<Search*>(data);
+        bool maps = false;
+        std::uint64_t low = std::numeric_limits<std::uint64_t>::max();
+        std::uint64_t high = 0;
+        for (ElfW(Half) i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr)& segment = info->dlpi_phdr[i];
+          if (segment.p_type != PT_LOAD) continue;
+          const std::uint64_t start = info->dlpi_addr + segment.p_vaddr;
+          const std::uint64_t end = start + segment.p_memsz;
+          low = std::min(low, start);
+          high = std::max(high, end);
+          if (out->address >= start && out->address < end) maps = true;
+        }
+        if (!maps) return 0;
+        out->found = true;
+        out->low = low & ~std::uint64_t{4095};
+        out->high = high;
+        if (info->dlpi_name != nullptr) std::snprintf(out->name.data(), out->name.size(), "%s", info->dlpi_name);
+        return 1;
+      },
+      &search);
+  if (!search.found) return std::nullopt;
+  LoadedObject object{search.low, search.high, search.name.data()};
+  if (object.path.empty()) {  // the main program
+    std::array<char, PATH_MAX> exe{};
+    const ssize_t length = readlink("/proc/self/exe", exe.data(), exe.size() - 1);
+    if (length > 0) object.path.assign(exe.data(), static_cast<std::size_t>(length));
+  }
+  return object;
+}
+
+// Whether a module of the Dwfl session is the loaded object (libdwfl attributes an address in the gap
+// above a module, and anything above the highest one, to that module: checking its range is not enough).
+bool is_same_object(Dwfl_Module* module, const LoadedObject& object) {
+  Dwarf_Addr start = 0;
+  Dwarf_Addr end = 0;
+  dwfl_module_info(module, nullptr, &start, &end, nullptr, nullptr, nullptr, nullptr);
+  return start >= object.low && start < object.high;
+}
+
+// A function's name from its DIE (an inlined instance or its out-of-line definition): the mangled linkage
+// name of the DIE or of what it refers to (abstract origin, specification), demangled, else its plain name.
+std::string die_function_name(Dwarf_Die* die) {
+  Dwarf_Attribute attribute;
+  for (const int name : {DW_AT_linkage_name, DW_AT_MIPS_linkage_name}) {
+    if (dwarf_attr_integrate(die, name, &attribute) != nullptr) {
+      if (const char* mangled = dwarf_formstring(&attribute)) return demangle(mangled);
+    }
+  }
+  if (dwarf_attr_integrate(die, DW_AT_name, &attribute) != nullptr) {
+    if (const char* plain = dwarf_formstring(&attribute)) return plain;
+  }
+  return {};
+}
+
 // Address -> FrameClass bits: a 4-way set-associative table (keys and classes in two arrays, 9 bytes a
 // slot) that starts small, doubles while under its byte bound, and once at the bound replaces the least
 // recently used entry of a full set. Slot 0 of a set is its most recently used.
@@ -177,6 +632,24 @@ class ClassTable {
     keys_[base + way] = address;
     classes_[base + way] = cls;
     promote(base, way);
+  }
+
+  // Forgets the entries whose class has any of `bits`.
+  void erase_with(std::uint8_t bits) {
+    for (std::size_t base = 0; base < keys_.size(); base += kWays) {
+      std::size_t kept = 0;  // compacts the set, keeping the order of use
+      for (std::size_t w = 0; w < kWays; ++w) {
+        if (keys_[base + w] == 0) continue;
+        if ((classes_[base + w] & bits) != 0) {
+          --used_;
+          continue;
+        }
+        keys_[base + kept] = keys_[base + w];
+        classes_[base + kept] = classes_[base + w];
+        ++kept;
+      }
+      for (std::size_t w = kept; w < kWays; ++w) keys_[base + w] = 0;
+    }
   }
 
   void clear() {
@@ -277,7 +750,8 @@ SymbolizerLimits symbolizer_limits(const ProfilingConfig& config) noexcept {
 
 std::string SymbolizedFrame::location() const {
   if (!has_symbol) {
-    return module.empty() ? function : function + " (" + std::string(basename_of(module)) + ")";
+    if (module.empty()) return function.empty() ? function : function + " (in no loaded module)";
+    return function + " (" + std::string(basename_of(module)) + ")";
   }
   if (!file.empty() && line > 0) {
     return function + " (" + file + ":" + std::to_string(line) + ")";
@@ -294,10 +768,17 @@ struct Symbolizer::Impl {
   };
   using Lru = std::list<Entry>;  // most recently used first
 
+  // A class-table bit of its own: the address was in no loaded object when it was classified, so a later
+  // dlopen may give it one. Never returned by classify().
+  static constexpr std::uint8_t kNoModule = 0x80;
+
   mutable std::mutex mutex;
   SymbolizerLimits limits;
   Dwfl* dwfl = nullptr;
   std::chrono::steady_clock::time_point last_report{};
+  // The loader's counters when the caches were last checked, and when the Dwfl session read the modules.
+  std::optional<ModuleSetGeneration> cache_generation;
+  std::optional<ModuleSetGeneration> session_generation;
   Lru lru;
   std::unordered_map<std::uint64_t, Lru::iterator> index;
   std::uint64_t cache_bytes = 0;
@@ -347,10 +828,43 @@ struct Symbolizer::Impl {
     over_bound_since.reset();
   }
 
+  // Called before every lookup, hit or miss: a dlopen or dlclose since the last call makes the session
+  // stale (libdwfl would attribute a new module's addresses to the module below it, or to nothing) and some
+  // cached answers wrong. After loads only, the answers for addresses that were in no object go; after an
+  // unload, all of them (its addresses may now belong to another object).
+  void sync_module_set() {
+    const auto now = module_set_generation();
+    if (!now || now == cache_generation) return;
+    if (!cache_generation || now->subs != cache_generation->subs) {
+      drop_frames([](const Entry&) { return true; });
+      classes.clear();
+    } else {
+      drop_frames([](const Entry& entry) { return (entry.cls & kNoModule) != 0; });
+      classes.erase_with(kNoModule);
+    }
+    cache_generation = now;
+  }
+
+  template <typename Predicate>
+  void drop_frames(Predicate&& drop) {
+    for (auto it = lru.begin(); it != lru.end();) {
+      if (drop(*it)) {
+        cache_bytes -= it->bytes;
+        index.erase(it->address);
+        it = lru.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
   // (Re)reads /proc/self/maps so modules loaded since (dlopen) are known.
   void report_modules() {
     close();
     last_report = std::chrono::steady_clock::now();
+    // Read before the maps: a load in between makes the recorded generation old, so the next lookup
+    // reports again rather than trusting a picture that may lack it.
+    session_generation = module_set_generation();
     ++sessions;
     metered([&] {
       dwfl = dwfl_begin(&local_process_dwfl_callbacks());
@@ -365,17 +879,24 @@ struct Symbolizer::Impl {
     });
   }
 
-  Dwfl_Module* module_for(Dwarf_Addr address) {
-    if (dwfl == nullptr) {
+  // The session's module for an address that `object` maps, or null when the session has none that is
+  // that object.
+  Dwfl_Module* module_for(Dwarf_Addr address, const LoadedObject& object) {
+    if (dwfl == nullptr || (session_generation && session_generation != cache_generation)) {
       report_modules();
     }
     Dwfl_Module* module = dwfl != nullptr ? metered([&] { return dwfl_addrmodule(dwfl, address); }) : nullptr;
-    constexpr auto kMinRefreshInterval = std::chrono::seconds(1);
-    if (module == nullptr && std::chrono::steady_clock::now() - last_report >= kMinRefreshInterval) {
-      report_modules();
-      module = dwfl != nullptr ? metered([&] { return dwfl_addrmodule(dwfl, address); }) : nullptr;
+    if (module != nullptr && is_same_object(module, object)) return module;
+    if (!session_generation) {
+      // No loader counters to tell whether the session is stale: read the maps again, at most once a second.
+      constexpr auto kMinRefreshInterval = std::chrono::seconds(1);
+      if (std::chrono::steady_clock::now() - last_report >= kMinRefreshInterval) {
+        report_modules();
+        module = dwfl != nullptr ? metered([&] { return dwfl_addrmodule(dwfl, address); }) : nullptr;
+        if (module != nullptr && is_same_object(module, object)) return module;
+      }
     }
-    return module;
+    return nullptr;
   }
 
   // libdw's state over its bound ends the session (freeing it; the frame and class caches stay). Not at
@@ -415,15 +936,25 @@ struct Symbolizer::Impl {
   struct Symbol {
     std::string module;
     const char* mangled = nullptr;  // owned by libdw's session
+    bool in_object = true;          // false: no loaded object maps the address
   };
 
-  std::optional<Symbol> symbol_of(Dwarf_Addr pc, Dwfl_Module** module_out) {
-    Dwfl_Module* module = module_for(pc);
+  // The module and symbol at pc. The module is the loaded object that maps pc (its path, even when the
+  // session has no module for it), or empty with in_object false when none does.
+  Symbol symbol_of(Dwarf_Addr pc, Dwfl_Module** module_out) {
+    *module_out = nullptr;
+    Symbol symbol;
+    const auto object = loaded_object_at(pc);
+    if (!object) {
+      symbol.in_object = false;
+      return symbol;
+    }
+    Dwfl_Module* module = module_for(pc, *object);
     *module_out = module;
     if (module == nullptr) {
-      return std::nullopt;
+      symbol.module = object->path;
+      return symbol;
     }
-    Symbol symbol;
     const char* main_file = nullptr;
     const char* module_name = metered(
         [&] { return dwfl_module_info(module, nullptr, nullptr, nullptr, nullptr, nullptr, &main_file, nullptr); });
@@ -449,13 +980,14 @@ struct Symbolizer::Impl {
     // A return address points after the call; the call instruction itself is one byte earlier at least.
     const Dwarf_Addr pc = address > 0 ? address - 1 : 0;
     Dwfl_Module* module = nullptr;
-    if (const auto symbol = symbol_of(pc, &module)) {
-      frame->module = symbol->module;
-      if (symbol->mangled != nullptr) {
-        frame->function = demangle(symbol->mangled);
+    const Symbol symbol = symbol_of(pc, &module);
+    frame->module = symbol.module;
+    if (module != nullptr) {
+      if (symbol.mangled != nullptr) {
+        frame->function = demangle(symbol.mangled);
         frame->has_symbol = true;
       }
-      entry.cls = class_of(*frame, symbol->mangled);
+      entry.cls = class_of(*frame, symbol.mangled);
       int line_number = 0;
       const char* file = metered([&]() -> const char* {
         Dwfl_Line* line = dwfl_module_getsrc(module, pc);
@@ -465,8 +997,12 @@ struct Symbolizer::Impl {
         frame->file = file;
         frame->line = line_number > 0 ? static_cast<std::uint32_t>(line_number) : 0;
       }
+      if (frame->has_symbol) {
+        metered([&] { fill_inline_chain(module, pc, *frame); });
+      }
     } else {
       entry.cls = class_of(*frame, nullptr);
+      if (!symbol.in_object) entry.cls |= kNoModule;
     }
     note_dwarf_bound();
     entry.bytes = entry_bytes(*frame);
@@ -480,19 +1016,74 @@ struct Symbolizer::Impl {
     ++lookups;
     const Dwarf_Addr pc = address > 0 ? address - 1 : 0;
     Dwfl_Module* module = nullptr;
-    std::uint8_t cls = kFrameOther;
-    if (const auto symbol = symbol_of(pc, &module)) {
-      SymbolizedFrame frame;
-      frame.module = symbol->module;
-      if (symbol->mangled != nullptr) {
-        frame.has_symbol = true;
-        frame.function = symbol->mangled;  // C names and the module rules need no demangling
-      }
-      cls = classify_symbol(symbol->mangled, frame.module);
-      if (is_allocator_frame(frame)) cls |= kFrameAllocator;
+    const Symbol symbol = symbol_of(pc, &module);
+    SymbolizedFrame frame;
+    frame.module = symbol.module;
+    if (symbol.mangled != nullptr) {
+      frame.has_symbol = true;
+      frame.function = symbol.mangled;  // C names and the module rules need no demangling
     }
+    std::uint8_t cls = classify_symbol(symbol.mangled, frame.module);
+    if (is_allocator_frame(frame)) cls |= kFrameAllocator;
+    if (!symbol.in_object) cls |= kNoModule;
     note_dwarf_bound();
     return cls;
+  }
+
+  // The source-level frames at pc (SymbolizedFrame::inline_chain). dwarf_getscopes gives the innermost
+  // concrete scope but continues with the abstract definition's scopes past an inlined instance, so the
+  // concrete chain of instances up to the out-of-line function comes from dwarf_getscopes_die on that
+  // innermost scope (as elfutils' addr2line -i does).
+  static void fill_inline_chain(Dwfl_Module* module, Dwarf_Addr pc, SymbolizedFrame& frame) {
+    frame.inline_chain.clear();
+    Dwarf_Addr bias = 0;
+    Dwarf_Die* cu = dwfl_module_addrdie(module, pc, &bias);
+    std::vector<Dwarf_Die> functions;  // innermost first, up to the out-of-line function
+    if (cu != nullptr) {
+      Dwarf_Die* scopes = nullptr;
+      const int count = dwarf_getscopes(cu, pc - bias, &scopes);
+      Dwarf_Die innermost{};
+      const bool found = count > 0;
+      if (found) innermost = scopes[0];
+      std::free(scopes);
+      Dwarf_Die* path = nullptr;
+      const int depth = found ? dwarf_getscopes_die(&innermost, &path) : 0;
+      for (int i = 0; i < depth; ++i) {
+        const int tag = dwarf_tag(&path[i]);
+        if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram && tag != DW_TAG_entry_point) continue;
+        functions.push_back(path[i]);
+        if (tag != DW_TAG_inlined_subroutine) break;
+      }
+      std::free(path);
+    }
+    if (functions.empty()) {
+      frame.inline_chain.push_back({frame.function, frame.file, frame.line});
+      return;
+    }
+    Dwarf_Files* files = nullptr;
+    std::size_t file_count = 0;
+    if (dwarf_getsrcfiles(cu, &files, &file_count) != 0) files = nullptr;
+    frame.inline_chain.reserve(functions.size());
+    frame.inline_chain.push_back({die_function_name(&functions[0]), frame.file, frame.line});
+    for (std::size_t i = 1; i < functions.size(); ++i) {
+      // Where functions[i - 1] was inlined into functions[i].
+      SourceFrame caller{die_function_name(&functions[i]), {}, 0};
+      Dwarf_Attribute attribute;
+      Dwarf_Word value = 0;
+      if (files != nullptr &&
+          dwarf_formudata(dwarf_attr(&functions[i - 1], DW_AT_call_file, &attribute), &value) == 0) {
+        if (const char* file = dwarf_filesrc(files, value, nullptr, nullptr)) caller.file = file;
+      }
+      if (dwarf_formudata(dwarf_attr(&functions[i - 1], DW_AT_call_line, &attribute), &value) == 0) {
+        caller.line = static_cast<std::uint32_t>(value);
+      }
+      frame.inline_chain.push_back(std::move(caller));
+    }
+    for (auto& source : frame.inline_chain) {
+      if (source.function.empty()) source.function = frame.function;
+    }
+    // The out-of-line function is named as the symbol table names it, like `function`.
+    if (dwarf_tag(&functions.back()) != DW_TAG_inlined_subroutine) frame.inline_chain.back().function = frame.function;
   }
 
   static std::uint64_t entry_bytes(const SymbolizedFrame& frame) {
@@ -500,7 +1091,10 @@ struct Symbolizer::Impl {
     constexpr std::uint64_t kFixed = heap_block(2 * sizeof(void*) + sizeof(Entry)) +
                                      heap_block(sizeof(void*) + sizeof(std::uint64_t) + sizeof(Lru::iterator)) +
                                      sizeof(void*) + heap_block(sizeof(SymbolizedFrame) + 2 * sizeof(void*));
-    return kFixed + string_heap(frame.function) + string_heap(frame.file) + string_heap(frame.module);
+    std::uint64_t bytes = kFixed + string_heap(frame.function) + string_heap(frame.file) + string_heap(frame.module);
+    if (frame.inline_chain.capacity() > 0) bytes += heap_block(frame.inline_chain.capacity() * sizeof(SourceFrame));
+    for (const auto& source : frame.inline_chain) bytes += string_heap(source.function) + string_heap(source.file);
+    return bytes;
   }
 
   std::shared_ptr<const SymbolizedFrame> insert(Entry entry) {
@@ -528,6 +1122,7 @@ Symbolizer::~Symbolizer() = default;
 
 std::shared_ptr<const SymbolizedFrame> Symbolizer::resolve(std::uint64_t address) {
   std::lock_guard lock(impl_->mutex);
+  impl_->sync_module_set();
   if (const auto it = impl_->index.find(address); it != impl_->index.end()) {
     impl_->lru.splice(impl_->lru.begin(), impl_->lru, it->second);
     return it->second->frame;
@@ -546,8 +1141,9 @@ std::shared_ptr<const SymbolizedFrame> Symbolizer::resolve(std::uint64_t address
 
 std::uint8_t Symbolizer::classify(std::uint64_t address) {
   std::lock_guard lock(impl_->mutex);
+  impl_->sync_module_set();
   if (const auto cls = impl_->classes.find(address)) {
-    return *cls;
+    return static_cast<std::uint8_t>(*cls & ~Impl::kNoModule);
   }
   std::uint8_t cls = kFrameOther;
   if (const auto it = impl_->index.find(address); it != impl_->index.end()) {
@@ -565,7 +1161,7 @@ std::uint8_t Symbolizer::classify(std::uint64_t address) {
     impl_->classes.insert(address, cls);
   } catch (...) {  // the table could not grow: the answer stands, uncached
   }
-  return cls;
+  return static_cast<std::uint8_t>(cls & ~Impl::kNoModule);
 }
 
 std::size_t Symbolizer::cache_size() const {

@@ -19,8 +19,17 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace riptide::performance {
+
+/// One source-level frame at a code address: a function and the line executing in it.
+struct SourceFrame {
+  std::string function;    ///< demangled, fully qualified name with its parameter list
+  std::string file;        ///< source file; empty when unknown
+  std::uint32_t line = 0;  ///< source line; 0 when unknown
+};
 
 struct SymbolizedFrame {
   std::uint64_t address = 0;  ///< the return address as recorded in the stack trace
@@ -29,8 +38,16 @@ struct SymbolizedFrame {
   std::uint32_t line = 0;     ///< source line; 0 without debug info
   std::string module;         ///< path of the ELF object (executable or shared library) holding the address
   bool has_symbol = false;    ///< function came from the symbol table, not the raw address
+  /// The source-level frames at the address, innermost first. [0] is the code at the address: the
+  /// inlined callee when the code was inlined, with file:line from the line table (the same as file and
+  /// line above); each next entry is the function the previous one was inlined into, with the file:line of
+  /// that call; the last entry is the out-of-line function (its name equals `function`). So the line
+  /// in the caller's own code is at the entry of that caller, not in file:line. Without DWARF for the
+  /// address: one entry {function, file, line}. Empty when no symbol covers the address.
+  std::vector<SourceFrame> inline_chain;
 
-  /// "function (file:line)", "function (module)" without line info, or "0x..." when nothing is known.
+  /// "function (file:line)", "function (module)" without line info, "0x... (module)" for an address in a
+  /// module without a symbol for it, "0x... (in no loaded module)" for an address in no loaded ELF object.
   [[nodiscard]] std::string location() const;
 };
 
@@ -90,8 +107,9 @@ class Symbolizer {
   Symbolizer& operator=(const Symbolizer&) = delete;
 
   /// Symbolizes a return address (the call instruction at address-1 gives the line). The frame is shared
-  /// with the cache (and stays valid after an eviction). Never throws; unknown addresses give a frame with
-  /// the hex address.
+  /// with the cache (and stays valid after an eviction). Never throws; an address without a symbol gives a
+  /// frame with the hex address as function and the path of the object that maps it as module, or an empty
+  /// module when no loaded object maps it (never a neighbouring module's name).
   [[nodiscard]] std::shared_ptr<const SymbolizedFrame> resolve(std::uint64_t address);
 
   /// The FrameClass bits of a return address, cached per address. A miss costs a symbol-table lookup (no
@@ -110,7 +128,10 @@ class Symbolizer {
   /// first lookup 1 s after the bound was crossed.
   void trim();
 
-  /// Drops both caches and the Dwfl session (after dlopen/dlclose, or for cold-cache benchmarks).
+  /// Drops both caches and the Dwfl session (for cold-cache benchmarks). Not needed after dlopen/dlclose:
+  /// every call notices a change of the process's set of loaded objects (glibc's dl_iterate_phdr counters)
+  /// and starts a new Dwfl session; after a dlopen it drops the frames and classes of addresses that were
+  /// in no module, after a dlclose all of them (the addresses may belong to another object now).
   void clear();
 
   /// A process-wide instance shared by the leak detector, the analyzer and the pprof writer. Its limits are
@@ -121,6 +142,24 @@ class Symbolizer {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// A short, readable form of a demangled C++ function name, for reports and dashboards:
+///   - the leading return type of a template function is dropped;
+///   - standard aliases are restored (std::__cxx11::basic_string<char, std::char_traits<char>,
+///     std::allocator<char> > -> std::string, likewise wstring, u8/u16/u32string, string_view, ostream...;
+///     std::__cxx11:: -> std::) and trailing default template arguments are dropped (allocator, less,
+///     equal_to, hash, char_traits, default_delete: std::vector<std::string, std::allocator<std::string> >
+///     -> std::vector<std::string>);
+///   - parameter lists are elided (`retain_parsed_documents(unsigned long)` -> `retain_parsed_documents`),
+///     also those of enclosing functions of a local entity, and cv/ref/noexcept suffixes and GCC's
+///     [clone .cold] / [abi:cxx11] tags go; the function's own template arguments (deduced, mostly) go too;
+///   - template argument lists still longer than 30 characters become `<…>`; shorter ones stay
+///     (std::vector<int>);
+///   - lambdas keep their signature when it is short ({lambda(int)#1}), operators keep their symbol
+///     (operator<, operator()), "(anonymous namespace)::" stays.
+/// Never throws on malformed input: a name whose brackets do not balance comes back trimmed, cut to 120
+/// bytes.
+[[nodiscard]] std::string readable_function_name(std::string_view demangled);
 
 /// Whether a frame belongs to the allocator machinery rather than to the code that asked for memory:
 /// jemalloc itself, malloc/calloc/realloc/aligned_alloc/posix_memalign, operator new/new[], libstdc++
