@@ -41,7 +41,7 @@ Response heap(RouteContext& context, const Request& request) {
   response.content_type = "application/octet-stream";
   if (!symbolize) {
     // Addresses only, for pprof to name (tests of remote symbolization, or names from the binaries): rare
-    // enough not to share the cached body, and cheap without symbol lookups.
+    // enough not to share the cached body, and cheap: no names or lines are looked up.
     response.body = write_pprof_heap_profile(*profile.value(), Symbolizer::shared(), {.symbolize = false});
   } else {
     const std::lock_guard lock(context.pprof_mutex);
