@@ -1,5 +1,6 @@
-// GET /debug/pprof/heap (the shared heap profile in pprof's format) and GET /debug/pprof/profile (a CPU
-// profile, an action with its own cool-down).
+// GET /debug/pprof/heap (the shared heap profile in pprof's format), GET /debug/pprof/profile (a CPU
+// profile, an action with its own cool-down) and GET/POST /debug/pprof/symbol (names of code addresses, the
+// protocol of Go's net/http/pprof that `pprof -symbolize=remote` speaks).
 #include "riptide/performance/core/features.hpp"
 #include "riptide/performance/http/http_error.hpp"
 #include "riptide/performance/http/query.hpp"
@@ -12,6 +13,7 @@
 #include "riptide/performance/profiling/heap_profile.hpp"
 #include "riptide/performance/profiling/heap_profiling_control.hpp"
 #include "riptide/performance/profiling/pprof_writer.hpp"
+#include "riptide/performance/profiling/symbol_lookup.hpp"
 #include "riptide/performance/profiling/symbolizer.hpp"
 #endif
 
@@ -21,7 +23,9 @@ namespace riptide::performance::http {
 namespace {
 
 Response heap(RouteContext& context, const Request& request) {
-  Query::parse(request.query()).allow_only({"gc", "debug"});  // accepted and ignored, as Go's handler does
+  const Query query = Query::parse(request.query());
+  query.allow_only({"gc", "debug", "symbolize"});  // gc and debug are accepted and ignored, as Go's handler does
+  const bool symbolize = query.integer("symbolize", 1, 0, 1) == 1;
 #if RIPTIDE_PERF_HAS_MEMORY_PROFILING
   if (!HeapProfilingControl::available()) {
     throw HttpError::unavailable("heap profiling is off in this process: " + HeapProfilingControl::status().reason +
@@ -35,7 +39,11 @@ Response heap(RouteContext& context, const Request& request) {
   if (!profile) throw HttpError(500, "profile_failed", profile.error().to_string());
   Response response;
   response.content_type = "application/octet-stream";
-  {
+  if (!symbolize) {
+    // Addresses only, for pprof to name (tests of remote symbolization, or names from the binaries): rare
+    // enough not to share the cached body, and cheap: no names or lines are looked up.
+    response.body = write_pprof_heap_profile(*profile.value(), Symbolizer::shared(), {.symbolize = false});
+  } else {
     const std::lock_guard lock(context.pprof_mutex);
     const auto& current = profile.value();
     if (context.pprof_body_profile.owner_before(current) || current.owner_before(context.pprof_body_profile) ||
@@ -52,7 +60,35 @@ Response heap(RouteContext& context, const Request& request) {
   return response;
 #else
   (void)context;
+  (void)symbolize;
   throw HttpError::unavailable("heap profiles are compiled out: build with RIPTIDE_PERF_MEMORY_PROFILING=ON");
+#endif
+}
+
+// Go's Symbol handler: GET answers "num_symbols: 1" (and names the addresses of its query, if any); POST
+// names the addresses of its body. Parsing, bounds and lookups are the profiling area's.
+Response symbol(const Request& request) {
+  const bool post = request.method == "POST";
+  if (post && !request.query().empty()) {
+    throw HttpError(400, "invalid_parameter",
+                    "POST /debug/pprof/symbol takes its addresses in the body; accepted: no query string");
+  }
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
+  const SymbolRequest parsed = parse_symbol_request(post ? std::string_view(request.body) : request.query());
+  switch (parsed.problem) {
+    case SymbolRequestProblem::none:
+      break;
+    case SymbolRequestProblem::too_large:
+      throw HttpError(413, "payload_too_large", parsed.message);
+    case SymbolRequestProblem::malformed:
+      throw HttpError(400, post ? "bad_request" : "invalid_parameter", parsed.message);
+  }
+  Response response;
+  response.content_type = "text/plain; charset=utf-8";
+  response.body = answer_symbol_request(parsed.addresses, Symbolizer::shared());
+  return response;
+#else
+  throw HttpError::unavailable("symbol lookups are compiled out: build with RIPTIDE_PERF_MEMORY_PROFILING=ON");
 #endif
 }
 
@@ -95,6 +131,11 @@ void add_pprof_routes(Router& router, const std::shared_ptr<RouteContext>& conte
   router.add_route("GET", "/debug/pprof/profile",
                    [context](const Request& request) { return cpu_profile(*context, request); },
                    {.sensitive = true, .blocking = true});
+  // Blocking: a request may name thousands of addresses that are not cached yet (libdw lookups).
+  for (const char* method : {"GET", "POST"}) {
+    router.add_route(method, "/debug/pprof/symbol", [](const Request& request) { return symbol(request); },
+                     {.sensitive = true, .blocking = true});
+  }
 }
 
 }  // namespace riptide::performance::http

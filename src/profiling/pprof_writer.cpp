@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "riptide/performance/profiling/symbol_lookup.hpp"
 #include "riptide/performance/profiling/symbolizer.hpp"
 
 namespace riptide::performance {
@@ -28,7 +29,7 @@ constexpr protozero::pbf_tag_type kLocationId = 1, kValue = 2;
 }
 namespace mapping_field {
 constexpr protozero::pbf_tag_type kId = 1, kMemoryStart = 2, kMemoryLimit = 3, kFileOffset = 4, kFilename = 5,
-                                  kHasFunctions = 7, kHasFilenames = 8, kHasLineNumbers = 9;
+                                  kBuildId = 6, kHasFunctions = 7, kHasFilenames = 8, kHasLineNumbers = 9;
 }
 namespace location_field {
 constexpr protozero::pbf_tag_type kId = 1, kMappingId = 2, kAddress = 3, kLine = 4;
@@ -102,34 +103,26 @@ std::string write_pprof_heap_profile(const HeapProfile& profile, Symbolizer& sym
   value_type(profile_field::kSampleType, "inuse_space", "bytes");
 
   // Mappings: file-backed executable regions; ids start at 1, in address order as /proc/self/maps lists them.
+  // They are written after the locations, whose names decide the mapping's has_* flags.
   struct MappingRef {
     std::uint64_t id, start, limit;
+    const MappedRegion* region;
+    bool all_named = true, all_files = true, all_lines = true;
   };
   std::vector<MappingRef> mappings;
   for (const auto& region : profile.mappings) {
     if (!region.executable() || region.path.empty() || region.path.front() == '[') {
       continue;
     }
-    const std::uint64_t id = mappings.size() + 1;
-    mappings.push_back({id, region.start, region.limit});
-    protozero::pbf_writer nested(writer, profile_field::kMapping);
-    nested.add_uint64(mapping_field::kId, id);
-    nested.add_uint64(mapping_field::kMemoryStart, region.start);
-    nested.add_uint64(mapping_field::kMemoryLimit, region.limit);
-    nested.add_uint64(mapping_field::kFileOffset, region.offset);
-    nested.add_int64(mapping_field::kFilename, strings.index(region.path));
-    // Every location is symbolized here, so pprof must not try to symbolize again.
-    nested.add_bool(mapping_field::kHasFunctions, true);
-    nested.add_bool(mapping_field::kHasFilenames, true);
-    nested.add_bool(mapping_field::kHasLineNumbers, true);
+    mappings.push_back({mappings.size() + 1, region.start, region.limit, &region});
   }
-  const auto mapping_of = [&](std::uint64_t address) -> std::uint64_t {
-    for (const auto& mapping : mappings) {
+  const auto mapping_of = [&](std::uint64_t address) -> MappingRef* {
+    for (auto& mapping : mappings) {
       if (address >= mapping.start && address < mapping.limit) {
-        return mapping.id;
+        return &mapping;
       }
     }
-    return 0;
+    return nullptr;
   };
 
   std::unordered_map<std::uint64_t, std::uint64_t> location_ids;              // address -> id
@@ -139,12 +132,35 @@ std::string write_pprof_heap_profile(const HeapProfile& profile, Symbolizer& sym
   protozero::pbf_writer locations(locations_buffer);
   protozero::pbf_writer functions(functions_buffer);
 
-  const auto location_id = [&](std::uint64_t address) {
-    const auto [it, inserted] = location_ids.try_emplace(address, location_ids.size() + 1);
+  const auto location_id = [&](std::uint64_t return_address) {
+    const auto [it, inserted] = location_ids.try_emplace(return_address, location_ids.size() + 1);
     if (!inserted) {
       return it->second;
     }
-    const auto frame = symbolizer.resolve(address);
+    // Stack frames are return addresses; pprof's locations are the calls themselves (the proto's "a non-leaf
+    // address may be in the middle of a call instruction", as Go writes them): addr2line on a location, or
+    // the symbol endpoint, then names the caller's line rather than the one after the call.
+    const std::uint64_t call_site = return_address > 0 ? return_address - 1 : 0;
+    MappingRef* mapping = mapping_of(call_site);
+    protozero::pbf_writer location(locations, profile_field::kLocation);
+    location.add_uint64(location_field::kId, it->second);
+    if (mapping != nullptr) {
+      location.add_uint64(location_field::kMappingId, mapping->id);
+    }
+    location.add_uint64(location_field::kAddress, call_site);
+    const auto frame = options.symbolize ? symbolizer.resolve(return_address) : nullptr;
+    if (frame == nullptr || !frame->has_symbol) {
+      // No Line: pprof symbolizes the address itself (from the binary, or remotely), which it only does for
+      // mappings not marked as having functions.
+      if (mapping != nullptr) {
+        mapping->all_named = false;
+      }
+      return it->second;
+    }
+    if (mapping != nullptr) {
+      mapping->all_files = mapping->all_files && !frame->file.empty();
+      mapping->all_lines = mapping->all_lines && frame->line != 0;
+    }
     const auto [fit, new_function] = function_ids.try_emplace({frame->function, frame->file}, function_ids.size() + 1);
     if (new_function) {
       protozero::pbf_writer function(functions, profile_field::kFunction);
@@ -153,12 +169,6 @@ std::string write_pprof_heap_profile(const HeapProfile& profile, Symbolizer& sym
       function.add_int64(function_field::kSystemName, strings.index(frame->function));
       function.add_int64(function_field::kFilename, strings.index(frame->file));
     }
-    protozero::pbf_writer location(locations, profile_field::kLocation);
-    location.add_uint64(location_field::kId, it->second);
-    if (const auto mapping = mapping_of(address); mapping != 0) {
-      location.add_uint64(location_field::kMappingId, mapping);
-    }
-    location.add_uint64(location_field::kAddress, address);
     {
       protozero::pbf_writer line(location, location_field::kLine);
       line.add_uint64(line_field::kFunctionId, fit->second);
@@ -188,6 +198,27 @@ std::string write_pprof_heap_profile(const HeapProfile& profile, Symbolizer& sym
     sample.add_packed_int64(sample_field::kValue, std::begin(values), std::end(values));
   }
   symbolizer.trim();
+
+  const auto objects = loaded_objects();
+  for (const auto& mapping : mappings) {
+    const MappedRegion& region = *mapping.region;
+    protozero::pbf_writer nested(writer, profile_field::kMapping);
+    nested.add_uint64(mapping_field::kId, mapping.id);
+    nested.add_uint64(mapping_field::kMemoryStart, region.start);
+    nested.add_uint64(mapping_field::kMemoryLimit, region.limit);
+    nested.add_uint64(mapping_field::kFileOffset, region.offset);
+    nested.add_int64(mapping_field::kFilename, strings.index(region.path));
+    if (const auto build_id = build_id_of_mapping(objects, region.start, region.limit, region.path);
+        !build_id.empty()) {
+      nested.add_int64(mapping_field::kBuildId, strings.index(build_id));
+    }
+    // pprof symbolizes a mapping (locally, or with -symbolize=remote) only while none of these is set, and
+    // then every location in it: so they are set only when every location here has a name.
+    const bool named = options.symbolize && mapping.all_named;
+    nested.add_bool(mapping_field::kHasFunctions, named);
+    nested.add_bool(mapping_field::kHasFilenames, named && mapping.all_files);
+    nested.add_bool(mapping_field::kHasLineNumbers, named && mapping.all_lines);
+  }
   buffer.append(locations_buffer);  // repeated fields may appear in any order on the wire
   buffer.append(functions_buffer);
 

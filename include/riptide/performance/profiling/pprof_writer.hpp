@@ -15,11 +15,20 @@ class Symbolizer;
 struct PprofOptions {
   bool gzip = true;                   ///< pprof expects gzip; false gives the raw protobuf (for protoc --decode)
   bool skip_allocator_frames = true;  ///< drop leading jemalloc/operator new frames so leaves are the callers
+  /// false: locations carry addresses only (no functions) and no mapping claims functions, so pprof
+  /// symbolizes every location itself: from the binaries, or with -symbolize=remote through the process's
+  /// symbol endpoint (symbol_lookup.hpp).
+  bool symbolize = true;
 };
 
 /// Serializes with sample types alloc_objects/count, alloc_space/bytes, inuse_objects/count,
-/// inuse_space/bytes (unbiased), period_type space/bytes with period = R, default sample type inuse_space,
-/// functions with names and file:line, locations with addresses, and mappings from MAPPED_LIBRARIES.
+/// inuse_space/bytes (unbiased), period_type space/bytes with period = R, default sample type inuse_space.
+/// Locations: one per stack address, at the call site (the return address - 1, as pprof and Go expect), with
+/// its function (name, file) and line when the symbolizer has a symbol for it, and without any line
+/// otherwise. Mappings: the file-backed executable regions of MAPPED_LIBRARIES, each with the GNU build ID
+/// of the object loaded there (when this process has that file at those addresses), and has_functions
+/// (has_filenames, has_line_numbers) set only when every location in the mapping has a function (a file,
+/// a line): pprof symbolizes the other mappings itself.
 [[nodiscard]] std::string write_pprof_heap_profile(const HeapProfile& profile, Symbolizer& symbolizer,
                                                    const PprofOptions& options = {});
 
