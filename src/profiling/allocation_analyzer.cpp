@@ -137,8 +137,8 @@ AllocationAnalyzer::RankedSites AllocationAnalyzer::rank_sites(const HeapProfile
   RankedSites ranked;
   ranked.accumulates = accumulates;
   const auto sites = aggregate_by_site(profile, *symbolizer_);
-  // Rank on the numbers first and symbolize only the sites shown: symbolizing every site of a big profile
-  // would fill the symbolizer's cache with frames no report names.
+  // Sites are named by attribution (each stack resolved up to the program's own frame); the full stacks
+  // are symbolized only for the sites shown.
   struct Figures {
     const HeapSite* site;
     double count;
@@ -160,11 +160,12 @@ AllocationAnalyzer::RankedSites AllocationAnalyzer::rank_sites(const HeapProfile
   }
   const auto entry_of = [&](const Figures& figures) {
     AllocationSite entry;
-    const auto frame = symbolizer_->resolve(figures.site->address);
-    entry.location = frame->location();
-    entry.function = frame->function;
-    entry.file = frame->file;
-    entry.line = frame->line;
+    const SiteLocation& site = figures.site->location;
+    entry.location = site.location();
+    entry.function = site.display_name;
+    entry.function_full = site.function;
+    entry.file = site.file;
+    entry.line = site.line;
     entry.count = static_cast<std::uint64_t>(std::llround(figures.count));
     entry.total_bytes = static_cast<std::uint64_t>(std::llround(figures.bytes));
     entry.average_size = entry.count > 0 ? entry.total_bytes / entry.count : 0;
@@ -179,12 +180,12 @@ AllocationAnalyzer::RankedSites AllocationAnalyzer::rank_sites(const HeapProfile
   };
   const auto top = [&](auto key) {
     const auto n = std::min(top_n_, all.size());
-    // Ties broken by site address so the two lists and repeated rankings agree.
+    // Ties broken by site id so the two lists and repeated rankings agree.
     std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(),
                       [&](const Figures& a, const Figures& b) {
                         const auto ka = key(a);
                         const auto kb = key(b);
-                        return ka != kb ? ka > kb : a.site->address < b.site->address;
+                        return ka != kb ? ka > kb : a.site->id < b.site->id;
                       });
     std::vector<AllocationSite> sorted;
     sorted.reserve(n);

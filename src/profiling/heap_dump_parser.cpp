@@ -29,6 +29,12 @@ UnbiasedCounts unbias(const HeapCounts& counts, std::uint64_t period) noexcept {
   result.live_bytes = static_cast<double>(counts.live_bytes) * live;
   result.alloc_objects = static_cast<double>(counts.alloc_objects) * alloc;
   result.alloc_bytes = static_cast<double>(counts.alloc_bytes) * alloc;
+  if (counts.live_objects > 0 && period > 0) {
+    const double k = static_cast<double>(counts.live_objects);
+    const double s = static_cast<double>(counts.live_bytes) / k;
+    const double p = -std::expm1(-s / static_cast<double>(period));
+    if (p > 0) result.live_bytes_variance = k * s * s * (1 - p) / (p * p);
+  }
   result.sampled_live_objects = counts.live_objects;
   result.sampled_alloc_objects = counts.alloc_objects;
   return result;

@@ -14,6 +14,7 @@
 
 #include "riptide/performance/memory/jemalloc_ctl.hpp"
 #include "riptide/performance/profiling/heap_profiling_control.hpp"
+#include "riptide/performance/profiling/self_heap.hpp"
 #include "riptide/performance/profiling/symbolizer.hpp"
 
 namespace riptide::performance {
@@ -99,37 +100,45 @@ std::size_t first_caller_frame(const std::vector<std::uint64_t>& frames, Symboli
 }
 
 std::vector<HeapSite> aggregate_by_site(const HeapProfile& profile, Symbolizer& symbolizer) {
-  std::unordered_map<std::uint64_t, std::size_t> index_of;
+  SiteAttributor attribute(symbolizer);
+  std::unordered_map<std::string, std::size_t> index_of;
   std::vector<HeapSite> sites;
   std::vector<double> heaviest;  // weight of the stack kept as each site's representative
   index_of.reserve(profile.stacks.size());
   for (const auto& stack : profile.stacks) {
-    if (stack.frames.empty()) {
+    // The library's own allocations (its threads, its JSON and symbolizer work) are its footprint
+    // (self_heap.hpp), not the host's: they never rank among the host's sites or leak suspects.
+    if (stack.frames.empty() || owner_of_stack(stack.frames, symbolizer) == StackOwner::library) {
       continue;
     }
-    std::size_t first = first_caller_frame(stack.frames, symbolizer);
-    if (first == stack.frames.size()) {
-      first = stack.frames.size() - 1;  // all allocator frames: keep the outermost so nothing is lost
-    }
-    const auto counts = unbias(stack.sampled, profile.sample_period);
-    const auto [it, inserted] = index_of.try_emplace(stack.frames[first], sites.size());
+    SiteLocation location = attribute(stack.frames);
+    std::string key = location.key();
+    const auto [it, inserted] = index_of.try_emplace(std::move(key), sites.size());
     if (inserted) {
-      sites.push_back(HeapSite{stack.frames[first], {}, {}});
+      HeapSite site;
+      site.id = std::hash<std::string>{}(it->first);
+      site.location = std::move(location);
+      sites.push_back(std::move(site));
       heaviest.push_back(-1.0);
     }
     HeapSite& site = sites[it->second];
+    const auto counts = unbias(stack.sampled, profile.sample_period);
     site.counts.live_objects += counts.live_objects;
     site.counts.live_bytes += counts.live_bytes;
     site.counts.alloc_objects += counts.alloc_objects;
     site.counts.alloc_bytes += counts.alloc_bytes;
+    site.counts.live_bytes_variance += counts.live_bytes_variance;
     site.counts.sampled_live_objects += counts.sampled_live_objects;
     site.counts.sampled_alloc_objects += counts.sampled_alloc_objects;
     const double weight = counts.live_bytes + counts.alloc_bytes;
     if (weight > heaviest[it->second]) {
       heaviest[it->second] = weight;
-      const std::size_t kept = std::min(stack.frames.size() - first, kMaxSiteStackFrames);
-      site.stack.assign(stack.frames.begin() + static_cast<std::ptrdiff_t>(first),
-                        stack.frames.begin() + static_cast<std::ptrdiff_t>(first + kept));
+      // The kept stack starts at the frame that holds the site (the allocator's frames are noise).
+      const auto holder = std::find(stack.frames.begin(), stack.frames.end(), site.location.address);
+      const auto from = holder != stack.frames.end() ? holder : stack.frames.begin();
+      const auto kept = std::min<std::size_t>(static_cast<std::size_t>(stack.frames.end() - from), kMaxSiteStackFrames);
+      site.address = *from;
+      site.stack.assign(from, from + static_cast<std::ptrdiff_t>(kept));
     }
   }
   return sites;

@@ -14,6 +14,7 @@
 #include "riptide/performance/core/features.hpp"
 #include "riptide/performance/memory/jemalloc_ctl.hpp"
 #include "riptide/performance/profiling/heap_profiling_control.hpp"
+#include "riptide/performance/profiling/leak_trend.hpp"
 #include "riptide/performance/profiling/symbolizer.hpp"
 
 #if RIPTIDE_PERF_HAS_JEMALLOC
@@ -32,45 +33,8 @@ constexpr std::uint64_t kHighLeakedBytes = 256 * kMiB;
 constexpr double kMediumGrowth = 64.0 * 1024.0;  // bytes/s
 constexpr double kHighGrowth = 1024.0 * 1024.0;  // bytes/s
 
-struct Fit {
-  double slope = 0;
-  double r_squared = 0;
-};
-
-// Least-squares slope of in-use bytes over time: `point(i)` gives (t_sec, live_bytes) of the i-th of n.
-template <typename PointAt>
-Fit least_squares(std::size_t count, PointAt point) {
-  const double n = static_cast<double>(count);
-  double mean_t = 0;
-  double mean_y = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    const auto [t, y] = point(i);
-    mean_t += t;
-    mean_y += y;
-  }
-  mean_t /= n;
-  mean_y /= n;
-  double stt = 0;
-  double sty = 0;
-  double syy = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    const auto [t, y] = point(i);
-    const double dt = t - mean_t;
-    const double dy = y - mean_y;
-    stt += dt * dt;
-    sty += dt * dy;
-    syy += dy * dy;
-  }
-  Fit fit;
-  if (stt <= 0 || syy <= 0) {
-    return fit;  // no spread in time or a perfectly flat series: no growth to speak of
-  }
-  fit.slope = sty / stt;
-  fit.r_squared = (sty * sty) / (stt * syy);
-  return fit;
-}
-
-// Oldest live sampled allocation per site from jemalloc's prof_recent records (JSON), as wall time.
+// Oldest live sampled allocation per site (HeapSite::id) from jemalloc's prof_recent records (JSON), as
+// wall time.
 std::unordered_map<std::uint64_t, std::chrono::system_clock::time_point> oldest_live_recent(Symbolizer& symbolizer) {
   std::unordered_map<std::uint64_t, std::chrono::system_clock::time_point> result;
 #if RIPTIDE_PERF_HAS_JEMALLOC
@@ -107,6 +71,7 @@ std::unordered_map<std::uint64_t, std::chrono::system_clock::time_point> oldest_
     return result;
   }
   std::vector<std::uint64_t> frames;
+  SiteAttributor attribute(symbolizer);
   for (const auto& record : parsed["recent_alloc"]) {
     if (!record.is_object() || record.value("released", true) || !record.contains("alloc_trace") ||
         !record.contains("alloc_time") || !record["alloc_time"].is_number_unsigned()) {
@@ -121,15 +86,12 @@ std::unordered_map<std::uint64_t, std::chrono::system_clock::time_point> oldest_
     if (frames.empty()) {
       continue;
     }
-    std::size_t first = first_caller_frame(frames, symbolizer);
-    if (first == frames.size()) {
-      first = frames.size() - 1;
-    }
+    const std::uint64_t site = std::hash<std::string>{}(attribute(frames).key());
     const auto alloc_steady =
         std::chrono::steady_clock::time_point(std::chrono::nanoseconds(record["alloc_time"].get<std::uint64_t>()));
     const auto wall =
         system_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(steady_now - alloc_steady);
-    auto [it, inserted] = result.try_emplace(frames[first], wall);
+    auto [it, inserted] = result.try_emplace(site, wall);
     if (!inserted && wall < it->second) {
       it->second = wall;
     }
@@ -244,12 +206,12 @@ void LeakDetector::record_locked(const std::vector<HeapSite>& sites, double t_se
   ++observations_;
   observation_times_[observations_ % observation_times_.size()] = t_sec;
   for (const auto& site : sites) {
-    if (!(site.counts.live_bytes > 0) || refused.contains(site.address)) {
+    if (!(site.counts.live_bytes > 0) || refused.contains(site.id)) {
       continue;
     }
-    auto it = sites_.find(site.address);
+    auto it = sites_.find(site.id);
     if (it == sites_.end()) {
-      it = sites_.emplace(site.address, SiteHistory{}).first;
+      it = sites_.emplace(site.id, SiteHistory{}).first;
       it->second.first_seen_t_sec = t_sec;
     }
     auto& history = it->second;
@@ -260,7 +222,9 @@ void LeakDetector::record_locked(const std::vector<HeapSite>& sites, double t_se
     if (history.stack != site.stack) {
       history.stack = site.stack;  // at most kMaxSiteStackFrames
     }
+    if (history.location.address != site.location.address) history.location = site.location;
     history.sampled_live_objects = site.counts.sampled_live_objects;
+    history.live_bytes_variance = site.counts.live_bytes_variance;
     history.last_seen_observation = observations_;
   }
   // Sites absent from this dump hold nothing now; record the zero so a freed site's slope falls. A site
@@ -276,6 +240,7 @@ void LeakDetector::record_locked(const std::vector<HeapSite>& sites, double t_se
         ++dropped_points_;
       }
       history.sampled_live_objects = 0;
+      history.live_bytes_variance = 0;
     }
     ++it;
   }
@@ -291,7 +256,7 @@ std::unordered_set<std::uint64_t> LeakDetector::make_room_locked(const std::vect
   for (const auto& site : sites) {
     if (!(site.counts.live_bytes > 0)) continue;
     ++live;
-    if (!sites_.contains(site.address)) ++newcomers;
+    if (!sites_.contains(site.id)) ++newcomers;
   }
   if (sites_.size() + newcomers <= config_.max_tracked_sites) return refused;
   std::size_t excess = sites_.size() + newcomers - config_.max_tracked_sites;
@@ -300,7 +265,7 @@ std::unordered_set<std::uint64_t> LeakDetector::make_room_locked(const std::vect
   std::unordered_set<std::uint64_t> live_addresses;
   live_addresses.reserve(live);
   for (const auto& site : sites) {
-    if (site.counts.live_bytes > 0) live_addresses.insert(site.address);
+    if (site.counts.live_bytes > 0) live_addresses.insert(site.id);
   }
   using Iterator = std::unordered_map<std::uint64_t, SiteHistory>::iterator;
   std::vector<Iterator> absent;
@@ -329,7 +294,7 @@ std::unordered_set<std::uint64_t> LeakDetector::make_room_locked(const std::vect
   candidates.reserve(live);
   for (const auto& site : sites) {
     if (!(site.counts.live_bytes > 0)) continue;
-    candidates.push_back({site.counts.live_bytes, !sites_.contains(site.address), site.address});
+    candidates.push_back({site.counts.live_bytes, !sites_.contains(site.id), site.id});
   }
   const std::size_t drop = std::min(excess, candidates.size());
   std::nth_element(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(drop), candidates.end(),
@@ -379,7 +344,12 @@ LeakReport LeakDetector::analyze_locked() const {
     }
     return *recent;
   };
-  for (const auto& [address, history] : sites_) {
+  const GrowthRules rules{.min_growth_bytes_per_sec = config_.leak_min_growth_bytes_per_sec,
+                          .min_r_squared = config_.leak_min_r_squared,
+                          .min_observations = config_.leak_min_observations};
+  std::vector<TrendPoint> points;
+  points.reserve(config_.max_history_per_site);
+  for (const auto& [id, history] : sites_) {
     if (history.size() < std::max<std::uint32_t>(config_.leak_min_observations, 2)) {
       continue;
     }
@@ -387,33 +357,40 @@ LeakReport LeakDetector::analyze_locked() const {
     if (current < static_cast<double>(config_.leak_min_bytes)) {
       continue;
     }
-    const Fit fit = least_squares(history.size(), [&](std::size_t i) {
-      return std::pair<double, double>{time_of_locked(history, i), history.at(i).live_bytes};
-    });
-    if (fit.slope < config_.leak_min_growth_bytes_per_sec || fit.r_squared < config_.leak_min_r_squared) {
+    points.clear();
+    for (std::size_t i = 0; i < history.size(); ++i) {
+      points.push_back({time_of_locked(history, i), history.at(i).live_bytes});
+    }
+    // What one sample stands for: about R for objects much smaller than R, their size for larger ones.
+    const double bytes_per_sample = history.sampled_live_objects > 0
+                                        ? current / static_cast<double>(history.sampled_live_objects)
+                                        : static_cast<double>(sample_period_);
+    const GrowthAssessment fit = assess_growth(points, rules, bytes_per_sample);
+    if (!fit.suspect()) {
       continue;
     }
     MemoryLeak leak;
-    const auto frame = symbolizer_->resolve(address);
-    leak.location = frame->location();
-    leak.function = frame->function;
-    leak.file = frame->file;
-    leak.line = frame->line;
+    leak.location = history.location.location();
+    leak.function = history.location.display_name;
+    leak.function_full = history.location.function;
+    leak.file = history.location.file;
+    leak.line = history.location.line;
     leak.size = static_cast<std::uint64_t>(std::llround(current));
     leak.objects = static_cast<std::uint64_t>(std::llround(history.back().live_objects));
     leak.growth_rate = fit.slope;
     leak.r_squared = fit.r_squared;
-    leak.observations = static_cast<std::uint32_t>(history.size());
+    leak.observations = static_cast<std::uint32_t>(fit.regime_points);
+    leak.size_error_bytes = static_cast<std::uint64_t>(std::llround(std::sqrt(history.live_bytes_variance)));
     leak.relative_error =
         history.sampled_live_objects > 0 ? 1.0 / std::sqrt(static_cast<double>(history.sampled_live_objects)) : 1.0;
     // More observations and more samples make the verdict firmer; the fit quality caps it.
-    const double depth = 1.0 - std::exp(-static_cast<double>(history.size()) /
+    const double depth = 1.0 - std::exp(-static_cast<double>(fit.regime_points) /
                                         static_cast<double>(std::max<std::uint32_t>(config_.leak_min_observations, 1)));
     leak.confidence = std::clamp(fit.r_squared * depth * (1.0 - std::min(leak.relative_error, 1.0)), 0.0, 1.0);
     const double first_sec = history.first_seen_t_sec;
     auto allocation_time = report.timestamp - std::chrono::duration_cast<std::chrono::system_clock::duration>(
                                                   std::chrono::duration<double>(now_sec - first_sec));
-    if (const auto found = recent_records().find(address);
+    if (const auto found = recent_records().find(id);
         found != recent_records().end() && found->second < allocation_time) {
       allocation_time = found->second;
     }

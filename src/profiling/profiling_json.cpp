@@ -21,6 +21,7 @@ void to_json(nlohmann::json& json, const MemoryLeak& leak) {
       {"age_seconds", leak.age.count()},
       {"allocation_time", format_rfc3339_utc(leak.allocation_time)},
       {"function", leak.function},
+      {"function_full", leak.function_full},
       {"file", leak.file},
       {"line", leak.line},
       {"objects", leak.objects},
@@ -28,6 +29,7 @@ void to_json(nlohmann::json& json, const MemoryLeak& leak) {
       {"r_squared", leak.r_squared},
       {"confidence", leak.confidence},
       {"relative_error", leak.relative_error},
+      {"size_error_bytes", leak.size_error_bytes},
       {"observations", leak.observations},
       {"stack", leak.stack},
   };
@@ -64,6 +66,7 @@ void to_json(nlohmann::json& json, const AllocationSite& site) {
       {"average_size", site.average_size},
       {"percentage_of_total", site.percentage_of_total},
       {"function", site.function},
+      {"function_full", site.function_full},
       {"file", site.file},
       {"line", site.line},
       {"relative_error", site.relative_error},

@@ -11,17 +11,6 @@ namespace {
 
 constexpr std::uint8_t kOwned = kFrameLibrary | kFrameCacheContainer;
 
-// Variance of the unbiased byte estimate of one stack: each of its k samples (average size s) stands for
-// s/p bytes, p = 1 - e^(-s/R), and is drawn with probability p.
-double stack_variance(const HeapCounts& sampled, std::uint64_t period) {
-  if (sampled.live_objects == 0 || period == 0) return 0;
-  const double k = static_cast<double>(sampled.live_objects);
-  const double s = static_cast<double>(sampled.live_bytes) / k;
-  const double p = -std::expm1(-s / static_cast<double>(period));
-  if (!(p > 0)) return 0;
-  return k * s * s * (1 - p) / (p * p);
-}
-
 // The call site charged with a library stack: its innermost riptide::performance frame (else its innermost
 // libdw/libelf frame).
 std::uint64_t holder_of(const std::vector<std::uint64_t>& frames, Symbolizer& symbolizer) {
@@ -58,13 +47,14 @@ SelfHeapEstimate estimate_self_heap(const HeapProfile& profile, Symbolizer& symb
     if (stack.sampled.live_objects == 0 || stack.frames.empty()) continue;
     const StackOwner owner = owner_of_stack(stack.frames, symbolizer);
     if (owner == StackOwner::host) continue;
-    const double live = unbias(stack.sampled, profile.sample_period).live_bytes;
+    const UnbiasedCounts counts = unbias(stack.sampled, profile.sample_period);
+    const double live = counts.live_bytes;
     if (owner == StackOwner::cache_container) {
       cache_bytes += live;
       continue;
     }
     bytes += live;
-    variance += stack_variance(stack.sampled, profile.sample_period);
+    variance += counts.live_bytes_variance;
     estimate.sampled_objects += stack.sampled.live_objects;
     ++estimate.library_stacks;
     holders[holder_of(stack.frames, symbolizer)] += live;

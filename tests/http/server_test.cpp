@@ -131,7 +131,7 @@ TEST(Server, KeepsConnectionsAliveAndAnswersPipelinedRequestsInOrder) {
 TEST(Server, OversizedBodyIs413AndServerKeepsServing) {
   TestRouter router;
   auto server = http::Server::start(router, ephemeral());
-  const std::string body(5000, 'x');
+  const std::string body(http::ServerOptions{}.body_limit_bytes + 1, 'x');
   const auto response = test::fetch(server->port(), "POST", "/echo", {}, body);
   EXPECT_EQ(response.status, 413);
   EXPECT_EQ(nlohmann::json::parse(response.body)["error"]["code"], "payload_too_large");
@@ -140,7 +140,9 @@ TEST(Server, OversizedBodyIs413AndServerKeepsServing) {
   ASSERT_TRUE(announced.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"));
   EXPECT_EQ(announced.read_response()->status, 413);
   EXPECT_TRUE(announced.wait_closed(5s));
-  EXPECT_EQ(test::fetch(server->port(), "POST", "/echo", {}, std::string(4000, 'y')).status, 200);
+  EXPECT_EQ(
+      test::fetch(server->port(), "POST", "/echo", {}, std::string(http::ServerOptions{}.body_limit_bytes, 'y')).status,
+      200);
 }
 
 TEST(Server, OversizedHeaderIs431AndServerKeepsServing) {

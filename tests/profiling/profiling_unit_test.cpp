@@ -586,8 +586,8 @@ TEST(PprofWriter, EncodesSampleTypesFunctionsAndMappings) {
   rp::Symbolizer symbolizer;
   const auto raw = rp::write_pprof_heap_profile(parsed.value(), symbolizer, {.gzip = false});
   ASSERT_FALSE(raw.empty());
-  for (const char* name : {"alloc_objects", "alloc_space", "inuse_objects", "inuse_space", "space", "bytes", "count",
-                           "/tmp/prof_exp/t"}) {
+  for (const char* name :
+       {"alloc_objects", "alloc_space", "inuse_objects", "inuse_space", "space", "bytes", "count", "/tmp/prof_exp/t"}) {
     EXPECT_NE(raw.find(name), std::string::npos) << name;
   }
   const auto gz = rp::write_pprof_heap_profile(parsed.value(), symbolizer);

@@ -89,7 +89,7 @@ struct HttpConfig {
   std::uint32_t threads = 1;                ///< io threads, 1 to kMaxThreads
   std::uint32_t max_connections = 256;      ///< at once; when full, eviction or 503 (http::Server)
   std::uint32_t header_limit_bytes = 8192;  ///< request header limit
-  std::uint32_t body_limit_bytes = 4096;    ///< request body limit
+  std::uint32_t body_limit_bytes = 65536;   ///< request body limit (a pprof symbol request lists every unnamed address)
   double read_timeout_sec = 10.0;           ///< time to receive a whole request
   double idle_timeout_sec = 30.0;           ///< keep-alive idle time
   double gc_cooldown_sec = 10.0;            ///< minimum time between POST /metrics/memory/gc

@@ -26,7 +26,7 @@ struct ServerOptions {
   std::uint32_t blocking_threads = 2;               ///< threads for blocking routes (gc, CPU profile)
   std::uint32_t max_connections = 256;              ///< when full, eviction or 503: see Server
   std::uint32_t header_limit_bytes = 8192;          ///< larger request headers get 431
-  std::uint32_t body_limit_bytes = 4096;            ///< larger request bodies get 413
+  std::uint32_t body_limit_bytes = 65536;           ///< larger request bodies get 413
   std::chrono::milliseconds read_timeout{10'000};   ///< a request must arrive completely within this: else 408
   std::chrono::milliseconds idle_timeout{30'000};   ///< keep-alive connections idle this long are closed
   std::chrono::milliseconds write_timeout{10'000};  ///< a client that does not read its response is dropped

@@ -23,8 +23,9 @@ class Symbolizer;
 
 /// One allocation site ("top allocator").
 struct AllocationSite {
-  std::string location;            ///< "function (file:line)" of the allocating call
-  std::string function;            ///< demangled function name alone
+  std::string location;            ///< "function (file:line)": the program's own line that allocated
+  std::string function;            ///< readable function name (templates and parameters elided)
+  std::string function_full;       ///< the full demangled name (JSON function_full)
   std::string file;                ///< source file (empty without debug info)
   std::uint32_t line = 0;          ///< source line (0 without debug info)
   std::uint64_t count = 0;         ///< estimated allocations (JSON allocation_count); sampled, see relative_error

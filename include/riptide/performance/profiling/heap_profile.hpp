@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "riptide/performance/profiling/profiling_error.hpp"
+#include "riptide/performance/profiling/site_attribution.hpp"
 
 namespace riptide::performance {
 
@@ -49,10 +50,15 @@ struct HeapProfile {
 
 /// Counts scaled back to estimates of the true totals.
 struct UnbiasedCounts {
-  double live_objects = 0;                  ///< estimated objects in use
-  double live_bytes = 0;                    ///< estimated bytes in use
-  double alloc_objects = 0;                 ///< estimated objects ever allocated (prof_accum)
-  double alloc_bytes = 0;                   ///< estimated bytes ever allocated (prof_accum)
+  double live_objects = 0;   ///< estimated objects in use
+  double live_bytes = 0;     ///< estimated bytes in use
+  double alloc_objects = 0;  ///< estimated objects ever allocated (prof_accum)
+  double alloc_bytes = 0;    ///< estimated bytes ever allocated (prof_accum)
+  /// Variance of live_bytes from sampling: each of k samples of average size s stands for s/p bytes and is
+  /// drawn with probability p = 1-exp(-s/R), so var = k s^2 (1-p)/p^2 (sums over stacks and sites add up).
+  /// Its square root is the one-sigma error of live_bytes: ~live_bytes/sqrt(k) for objects much smaller than
+  /// R, 0 for objects much larger (always sampled).
+  double live_bytes_variance = 0;
   std::uint64_t sampled_live_objects = 0;   ///< raw sample count behind live_*: error is about 1/sqrt of it
   std::uint64_t sampled_alloc_objects = 0;  ///< raw sample count behind alloc_*
 };
@@ -77,10 +83,12 @@ struct UnbiasedCounts {
 /// Frames kept per allocation site, from the allocating call outwards (reports show at most this many).
 inline constexpr std::size_t kMaxSiteStackFrames = 32;
 
-/// All stacks that allocate at the same code address (the first frame outside the allocator, see
-/// is_allocator_frame), summed after unbiasing each stack.
+/// All stacks attributed to the same source line (site_attribution.hpp), summed after unbiasing each stack. Stacks the
+/// library owns (self_heap.hpp's rule) are left out: they are the library's footprint, not the host's sites.
 struct HeapSite {
-  std::uint64_t address = 0;         ///< return address of the allocating call; the site's key
+  std::uint64_t id = 0;              ///< hash of location.key(): the same source line gives the same id
+  SiteLocation location;             ///< the program's own line that allocated (site_attribution.hpp)
+  std::uint64_t address = 0;         ///< return address of the frame holding `location` (heaviest stack's)
   std::vector<std::uint64_t> stack;  ///< frames of the heaviest contributing stack, from `address` out (at most
                                      ///< kMaxSiteStackFrames)
   UnbiasedCounts counts;             ///< sum over the site's stacks

@@ -40,8 +40,9 @@ enum class LeakSeverity { none, low, medium, high };
 
 /// One suspected leak: an allocation site whose in-use bytes grow steadily.
 struct MemoryLeak {
-  std::string location;         ///< "function (file:line)" of the allocating call
-  std::string function;         ///< demangled function name alone
+  std::string location;         ///< "function (file:line)": the program's own line that allocated
+  std::string function;         ///< readable function name (templates and parameters elided)
+  std::string function_full;    ///< the full demangled name (JSON function_full)
   std::string file;             ///< source file (empty without debug info)
   std::uint32_t line = 0;       ///< source line (0 without debug info)
   std::uint64_t size = 0;       ///< estimated bytes in use now (unbiased sample; see relative_error)
@@ -49,12 +50,14 @@ struct MemoryLeak {
   std::chrono::seconds age{0};  ///< now - allocation_time (JSON age_seconds)
   std::chrono::system_clock::time_point allocation_time{};  ///< earliest of: first seen growing, oldest live
                                                             ///< sampled allocation in prof_recent
-  double growth_rate = 0;                                   ///< bytes per second (least-squares slope over the history)
-  double r_squared = 0;            ///< fit quality of the slope, 0-1; churn scores low, steady leaks near 1
-  double confidence = 0;           ///< 0-1: r_squared weighted by observation count and sampling error
-  double relative_error = 0;       ///< ~1/sqrt(samples behind `size`)
-  std::uint32_t observations = 0;  ///< history points the verdict rests on
-  std::vector<std::string> stack;  ///< symbolized frames, allocating call first
+  double growth_rate =
+      0;                 ///< bytes per second (least-squares slope over the judged part of the history, leak_trend.hpp)
+  double r_squared = 0;  ///< fit quality of the slope, 0-1; churn scores low, steady leaks near 1
+  double confidence = 0;               ///< 0-1: r_squared weighted by observation count and sampling error
+  double relative_error = 0;           ///< ~1/sqrt(samples behind `size`)
+  std::uint64_t size_error_bytes = 0;  ///< one standard deviation of `size` from sampling (see UnbiasedCounts)
+  std::uint32_t observations = 0;      ///< history points the verdict rests on (since the last release or change)
+  std::vector<std::string> stack;      ///< symbolized frames, allocating call first
 };
 
 struct LeakReport {
@@ -130,7 +133,9 @@ class LeakDetector {
     std::vector<Sample> samples;  // ring of at most max_history_per_site; `head` is the oldest once full
     std::uint32_t head = 0;
     std::vector<std::uint64_t> stack;  // at most kMaxSiteStackFrames
+    SiteLocation location;             // what the site is named by
     std::uint64_t sampled_live_objects = 0;
+    double live_bytes_variance = 0;  // of the latest sample's bytes (UnbiasedCounts::live_bytes_variance)
     double first_seen_t_sec = 0;
     std::uint64_t last_seen_observation = 0;
 

@@ -1,0 +1,145 @@
+#include "riptide/performance/profiling/site_attribution.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+
+#include "riptide/performance/profiling/symbolizer.hpp"
+
+namespace riptide::performance {
+namespace {
+
+std::string_view basename_of(std::string_view path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+std::string hex(std::uint64_t address) {
+  std::array<char, 2 + 16 + 1> buffer{};
+  std::snprintf(buffer.data(), buffer.size(), "0x%llx", static_cast<unsigned long long>(address));
+  return buffer.data();
+}
+
+bool starts_with_any(std::string_view text, const std::vector<std::string>& prefixes) {
+  return std::any_of(prefixes.begin(), prefixes.end(), [&](const std::string& p) { return text.starts_with(p); });
+}
+
+SiteLocation site_of(const SymbolizedFrame& frame, const std::string& function, const std::string& file,
+                     std::uint32_t line) {
+  SiteLocation site;
+  site.function = function;
+  site.display_name = frame.has_symbol ? readable_function_name(function) : function;
+  site.file = file;
+  site.line = line;
+  site.module = frame.module;
+  site.address = frame.address;
+  site.has_symbol = frame.has_symbol;
+  return site;
+}
+
+}  // namespace
+
+const AttributionRules& AttributionRules::defaults() {
+  static const AttributionRules rules{
+      .function_prefixes = {"std::",
+                            "__gnu_cxx::",
+                            "__cxxabiv1::",
+                            "__cxa_",
+                            "operator new",
+                            "operator delete",
+                            "malloc",
+                            "calloc",
+                            "realloc",
+                            "free",
+                            "posix_memalign",
+                            "aligned_alloc",
+                            "memalign",
+                            "valloc",
+                            "pvalloc",
+                            "strdup",
+                            "strndup",
+                            "reallocarray",
+                            "mallocx",
+                            "rallocx",
+                            "je_",
+                            "__libc_",
+                            "riptide::performance::"},
+      .path_parts = {"/include/c++/", "/libstdc++-v3/", "/jemalloc/"},
+      .module_prefixes = {"libstdc++", "libc.so", "libc-", "libjemalloc", "libgcc_s", "ld-linux", "libdw", "libelf"},
+  };
+  return rules;
+}
+
+bool AttributionRules::is_runtime_function(std::string_view readable_name) const {
+  return starts_with_any(readable_name, function_prefixes);
+}
+
+bool AttributionRules::is_runtime_path(std::string_view file) const {
+  return std::any_of(path_parts.begin(), path_parts.end(),
+                     [&](const std::string& part) { return file.find(part) != std::string_view::npos; });
+}
+
+bool AttributionRules::is_runtime_module(std::string_view module_path) const {
+  return starts_with_any(basename_of(module_path), module_prefixes);
+}
+
+std::string SiteLocation::location() const {
+  if (has_symbol && !file.empty() && line > 0) {
+    return display_name + " (" + file + ":" + std::to_string(line) + ")";
+  }
+  if (!module.empty()) return display_name + " (" + std::string(basename_of(module)) + ")";
+  return display_name;
+}
+
+std::string SiteLocation::key() const {
+  if (!has_symbol) return module + '\n' + hex(address);
+  return function + '\n' + file + '\n' + std::to_string(line);
+}
+
+SiteAttributor::SiteAttributor(Symbolizer& symbolizer, const AttributionRules& rules)
+    : symbolizer_(symbolizer), rules_(rules) {}
+
+const SiteAttributor::Verdict& SiteAttributor::verdict_of(std::uint64_t address) {
+  if (const auto found = verdicts_.find(address); found != verdicts_.end()) return found->second;
+  Verdict verdict;
+  const auto frame = symbolizer_.resolve(address);
+  if (!frame->module.empty() && rules_.is_runtime_module(frame->module)) {
+    // runtime
+  } else if (!frame->has_symbol) {
+    verdict = {false, site_of(*frame, frame->function, frame->file, frame->line)};
+  } else if (frame->inline_chain.empty()) {
+    if (!rules_.is_runtime_function(readable_function_name(frame->function)) && !rules_.is_runtime_path(frame->file)) {
+      verdict = {false, site_of(*frame, frame->function, frame->file, frame->line)};
+    }
+  } else {
+    // Innermost source frame first; each outer one carries the line of its call to the inner. A user
+    // function's line inside a runtime header is not the user's line: keep looking outwards.
+    for (const auto& source : frame->inline_chain) {
+      if (rules_.is_runtime_function(readable_function_name(source.function)) || rules_.is_runtime_path(source.file)) {
+        continue;
+      }
+      verdict = {false, site_of(*frame, source.function, source.file, source.line)};
+      break;
+    }
+  }
+  return verdicts_.emplace(address, std::move(verdict)).first->second;
+}
+
+SiteLocation SiteAttributor::operator()(std::span<const std::uint64_t> frames) {
+  for (const std::uint64_t address : frames) {
+    const Verdict& verdict = verdict_of(address);
+    if (!verdict.runtime) return verdict.site;
+  }
+  if (frames.empty()) return {};
+  // Nothing but runtime code: charge the outermost frame so nothing is lost.
+  const auto outermost = symbolizer_.resolve(frames.back());
+  return site_of(*outermost, outermost->function, outermost->file, outermost->line);
+}
+
+SiteLocation attribute_stack(std::span<const std::uint64_t> frames, Symbolizer& symbolizer,
+                             const AttributionRules& rules) {
+  SiteAttributor attributor(symbolizer, rules);
+  return attributor(frames);
+}
+
+}  // namespace riptide::performance
