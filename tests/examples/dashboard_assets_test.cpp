@@ -87,7 +87,12 @@ TEST(DashboardAssets, StaticReportDrawsChartsAndTablesInChromium) {
   data["/metrics/memory/leaks"] = {{"leak_count", 1},
                                    {"leaks",
                                     {{{"location", "leak_page_bytes_for_demo (examples/scraper_demo.cpp:142)"},
+                                      {"function_full", "leak_page_bytes_for_demo(unsigned long)"},
+                                      {"stack",
+                                       {"leak_page_bytes_for_demo(unsigned long) (examples/scraper_demo.cpp:142)",
+                                        "main (examples/scraper_demo.cpp:400)"}},
                                       {"size", 9'000'000},
+                                      {"size_error_bytes", 750'000},
                                       {"age_seconds", 19},
                                       {"allocation_time", "2026-01-01T10:00:00Z"}}}}};
   data["/metrics/memory/allocations"] = {{"top_allocators",
@@ -113,6 +118,9 @@ TEST(DashboardAssets, StaticReportDrawsChartsAndTablesInChromium) {
   }
   const std::string leaks = riptide::test::element_of(dom, "leaks-table", "table");
   EXPECT_NE(leaks.find("leak_page_bytes_for_demo"), std::string::npos) << leaks;
+  // The size carries its sampling error; hovering the row shows the full name and the stack.
+  EXPECT_NE(leaks.find("±"), std::string::npos) << leaks;
+  EXPECT_NE(leaks.find("title=\"leak_page_bytes_for_demo(unsigned long)"), std::string::npos) << leaks;
   EXPECT_NE(riptide::test::element_of(dom, "breakers-table", "table").find("flaky.example"), std::string::npos);
   EXPECT_NE(riptide::test::element_of(dom, "cache-table", "table").find("30.0 %"), std::string::npos);
   EXPECT_GT(std::atoi(riptide::test::attribute_of(dom, "flamegraph", "data-frames").c_str()), 2);

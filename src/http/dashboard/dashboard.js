@@ -86,15 +86,30 @@
     if (el) el.textContent = value;
   }
 
-  function cell(tr, value, cls) {
+  function cell(tr, value, cls, title) {
     const td = document.createElement('td');
     td.textContent = value;
     if (cls) td.className = cls;
+    if (title) td.title = title;
     tr.appendChild(td);
     return td;
   }
 
-  // Replaces a table's body with `rows` (arrays of [text, class]); keeps the placeholder when empty.
+  // What hovering a site shows: its full name and the stack behind it (the row shows the readable name).
+  function siteTitle(site) {
+    const lines = [];
+    if (site.function_full) lines.push(String(site.function_full));
+    if (Array.isArray(site.stack)) lines.push(...site.stack.slice(0, 12).map((frame) => '  ' + String(frame)));
+    return lines.join('\n');
+  }
+
+  // An estimate with its one-sigma sampling error, when the report has one.
+  function fmtEstimate(bytes, errorBytes) {
+    const error = num(errorBytes);
+    return error !== undefined && error > 0 ? fmtBytes(bytes) + ' ± ' + fmtBytes(error) : fmtBytes(bytes);
+  }
+
+  // Replaces a table's body with `rows` (arrays of [text, class, title]); keeps the placeholder when empty.
   function fillTable(id, rows, emptyText) {
     const table = $(id);
     if (!table) return;
@@ -102,7 +117,7 @@
     tbody.textContent = '';
     for (const row of rows) {
       const tr = document.createElement('tr');
-      for (const [value, cls] of row) cell(tr, value, cls);
+      for (const [value, cls, title] of row) cell(tr, value, cls, title);
       tbody.appendChild(tr);
     }
     if (rows.length === 0) {
@@ -369,7 +384,8 @@
     const leaks = Array.isArray(report.leaks) ? report.leaks.slice() : [];
     leaks.sort((a, b) => (b.size || 0) - (a.size || 0));
     state.leakLocations = leaks.map((l) => String(l.location || ''));
-    const rows = leaks.map((l) => [[String(l.location || '?'), 'loc'], [fmtBytes(l.size), 'num'],
+    const rows = leaks.map((l) => [[String(l.location || '?'), 'loc', siteTitle(l)],
+                                   [fmtEstimate(l.size, l.size_error_bytes), 'num'],
                                    [fmtSeconds(pick(l, 'age_seconds')), 'num'], [String(l.allocation_time || '–'), '']]);
     fillTable('leaks-table', rows, report.available === false
       ? 'leak detection unavailable: ' + (report.reason || 'no reason given') : 'no leak suspects');
@@ -380,7 +396,7 @@
   function renderAllocations(stats) {
     if (!stats) return;
     const rows = (stats.top_allocators || []).slice(0, 15).map((a) => [
-      [String(a.location || '?'), 'loc'], [fmtNumber(pick(a, 'allocation_count', 'count')), 'num'],
+      [String(a.location || '?'), 'loc', siteTitle(a)], [fmtNumber(pick(a, 'allocation_count', 'count')), 'num'],
       [fmtBytes(a.total_bytes), 'num'], [fmtBytes(a.average_size), 'num'],
       [num(a.percentage_of_total) !== undefined ? a.percentage_of_total.toFixed(1) + ' %' : '–', 'num']]);
     fillTable('allocations-table', rows, stats.available === false
