@@ -41,29 +41,11 @@ SiteLocation site_of(const SymbolizedFrame& frame, const std::string& function, 
 
 const AttributionRules& AttributionRules::defaults() {
   static const AttributionRules rules{
-      .function_prefixes = {"std::",
-                            "__gnu_cxx::",
-                            "__cxxabiv1::",
-                            "__cxa_",
-                            "operator new",
-                            "operator delete",
-                            "malloc",
-                            "calloc",
-                            "realloc",
-                            "free",
-                            "posix_memalign",
-                            "aligned_alloc",
-                            "memalign",
-                            "valloc",
-                            "pvalloc",
-                            "strdup",
-                            "strndup",
-                            "reallocarray",
-                            "mallocx",
-                            "rallocx",
-                            "je_",
-                            "__libc_",
-                            "riptide::performance::"},
+      .function_prefixes = {"std::", "__gnu_cxx::", "__cxxabiv1::", "__cxa_", "operator new", "operator delete", "je_",
+                            "__libc_", "riptide::performance::"},
+      .function_names = {"malloc", "calloc", "realloc", "free", "posix_memalign", "aligned_alloc", "memalign", "valloc",
+                         "pvalloc", "strdup", "strndup", "reallocarray", "mallocx", "rallocx", "xallocx", "sdallocx",
+                         "dallocx"},
       .path_parts = {"/include/c++/", "/libstdc++-v3/", "/jemalloc/"},
       .module_prefixes = {"libstdc++", "libc.so", "libc-", "libjemalloc", "libgcc_s", "ld-linux", "libdw", "libelf"},
   };
@@ -71,7 +53,8 @@ const AttributionRules& AttributionRules::defaults() {
 }
 
 bool AttributionRules::is_runtime_function(std::string_view readable_name) const {
-  return starts_with_any(readable_name, function_prefixes);
+  return starts_with_any(readable_name, function_prefixes) ||
+         std::find(function_names.begin(), function_names.end(), readable_name) != function_names.end();
 }
 
 bool AttributionRules::is_runtime_path(std::string_view file) const {

@@ -30,6 +30,9 @@ struct AttributionRules {
   /// Readable function names (readable_function_name(): no return type, std aliases restored) that start
   /// with one of these are runtime code.
   std::vector<std::string> function_prefixes;
+  /// Readable function names that are runtime code when equal to one of these (the C allocation
+  /// functions: a prefix would also take the program's own malloc_wrapper or free_list_push).
+  std::vector<std::string> function_names;
   /// Source files whose path contains one of these are runtime code (the C++ library's headers).
   std::vector<std::string> path_parts;
   /// Modules whose file name starts with one of these are runtime code (for frames without symbols).
