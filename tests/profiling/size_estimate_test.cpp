@@ -317,9 +317,7 @@ TEST(SizeEstimate, EstimatesAndErrorBarsHoldAcrossSizesAndThreads) {
   if (!status.available) GTEST_SKIP() << "needs jemalloc's heap profiler: " << status.reason << " / " << status.fix;
   ASSERT_EQ(status.lg_sample, 16u);
   const double period = static_cast<double>(status.sample_interval_bytes);
-  const auto prof_unbias = rp::JemallocCtl::read_bool("opt.prof_unbias");
-  std::printf("R = %.0f B, opt.prof_unbias = %s\n", period,
-              prof_unbias ? (*prof_unbias ? "true" : "false") : "(not in this jemalloc)");
+  std::printf("R = %.0f B\n", period);
 
   WorkerPool pool(*std::max_element(std::begin(kThreadCounts), std::end(kThreadCounts)));
   std::vector<Outcome> outcomes;
