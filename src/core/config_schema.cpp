@@ -232,6 +232,7 @@ const std::vector<Field>& table() {
         whole(RP_KEY(profiling, max_history_per_site), 3, 10'000),
         whole(RP_KEY(profiling, symbolizer_cache_max_bytes), 65536, 1073741824.0),
         whole(RP_KEY(profiling, symbolizer_dwarf_max_bytes), 1048576, 17179869184.0),
+        flag(RP_KEY(profiling, debuginfod)),
         text(RP_KEY(profiling, dump_directory), check_path,
              "a directory path (empty: $TMPDIR or /tmp), at most 4096 bytes, no control characters"),
 

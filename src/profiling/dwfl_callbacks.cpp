@@ -27,10 +27,28 @@ const Dwfl_Callbacks kCallbacks = {
     &g_debuginfo_path,
 };
 
+int find_debuginfo_or_download(Dwfl_Module* module, void** userdata, const char* module_name, Dwarf_Addr base,
+                               const char* file_name, const char* debuglink_file, GElf_Word debuglink_crc,
+                               char** debuginfo_file_name) {
+  return mark_close_on_exec(dwfl_standard_find_debuginfo(module, userdata, module_name, base, file_name, debuglink_file,
+                                                         debuglink_crc, debuginfo_file_name));
+}
+
+const Dwfl_Callbacks kDebuginfodCallbacks = {
+    find_module_elf,
+    find_debuginfo_or_download,
+    nullptr,
+    &g_debuginfo_path,
+};
+
 }  // namespace
 
 const Dwfl_Callbacks& local_process_dwfl_callbacks() noexcept {
   return kCallbacks;
+}
+
+const Dwfl_Callbacks& debuginfod_process_dwfl_callbacks() noexcept {
+  return kDebuginfodCallbacks;
 }
 
 }  // namespace riptide::performance

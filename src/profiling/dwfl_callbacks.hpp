@@ -15,4 +15,8 @@ namespace riptide::performance {
 /// files by build ID under /usr/lib/debug/.build-id; no network.
 [[nodiscard]] const Dwfl_Callbacks& local_process_dwfl_callbacks() noexcept;
 
+/// The same, and then, for debug files not found locally, libdw's standard search, which asks the
+/// debuginfod servers in DEBUGINFOD_URLS: only when the host opted in (profiling.debuginfod).
+[[nodiscard]] const Dwfl_Callbacks& debuginfod_process_dwfl_callbacks() noexcept;
+
 }  // namespace riptide::performance

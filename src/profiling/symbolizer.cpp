@@ -745,7 +745,7 @@ std::uint8_t classify_symbol(const char* mangled_name, const std::string& module
 }
 
 SymbolizerLimits symbolizer_limits(const ProfilingConfig& config) noexcept {
-  return SymbolizerLimits{config.symbolizer_cache_max_bytes, config.symbolizer_dwarf_max_bytes};
+  return SymbolizerLimits{config.symbolizer_cache_max_bytes, config.symbolizer_dwarf_max_bytes, config.debuginfod};
 }
 
 std::string SymbolizedFrame::location() const {
@@ -867,7 +867,7 @@ struct Symbolizer::Impl {
     session_generation = module_set_generation();
     ++sessions;
     metered([&] {
-      dwfl = dwfl_begin(&local_process_dwfl_callbacks());
+      dwfl = dwfl_begin(limits.debuginfod ? &debuginfod_process_dwfl_callbacks() : &local_process_dwfl_callbacks());
       if (dwfl == nullptr) {
         return;
       }
@@ -1196,7 +1196,9 @@ SymbolizerLimits Symbolizer::limits() const {
 void Symbolizer::set_limits(const SymbolizerLimits& limits) {
   std::lock_guard lock(impl_->mutex);
   if (impl_->limits == limits) return;
+  const bool lookup_changed = impl_->limits.debuginfod != limits.debuginfod;
   impl_->limits = limits;
+  if (lookup_changed) impl_->close();  // the next lookup reopens the session with the other callbacks
   impl_->classes.set_max_bytes(impl_->class_budget());
   impl_->evict_to(impl_->frame_budget());
   impl_->end_session_over_bound();

@@ -107,6 +107,7 @@ const std::vector<KeyCase>& key_cases() {
       {"profiling.max_history_per_site", "128", "128", "128"},
       {"profiling.symbolizer_cache_max_bytes", "8_388_608", "8388608", "8388608"},
       {"profiling.symbolizer_dwarf_max_bytes", "67108864", "67108864", "67108864"},
+      {"profiling.debuginfod", "true", "1", "true"},
       {"profiling.dump_directory", "\"/var/tmp/riptide\"", "/var/tmp/riptide", "\"/var/tmp/riptide\""},
       {"cache.enabled", "false", "false", "false"},
       {"cache.max_size_mb", "256", "256", "256"},

@@ -77,6 +77,9 @@ struct SymbolizerLimits {
       4 << 20;  ///< symbolized frames + frame classes (profiling.symbolizer_cache_max_bytes)
   std::uint64_t max_dwarf_bytes =
       4 << 20;  ///< libdw's parsed DWARF before a rebuild (profiling.symbolizer_dwarf_max_bytes)
+  /// The one way the symbolizer may reach the network: debug information missing locally is asked from
+  /// the debuginfod servers in DEBUGINFOD_URLS (profiling.debuginfod). Off: local files only.
+  bool debuginfod = false;
   bool operator==(const SymbolizerLimits&) const = default;
 };
 
