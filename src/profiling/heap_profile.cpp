@@ -112,6 +112,10 @@ std::vector<HeapSite> aggregate_by_site(const HeapProfile& profile, Symbolizer& 
       continue;
     }
     SiteLocation location = attribute(stack.frames);
+    // This stack's own frame that holds the site: stacks of one site reach its line through different
+    // return addresses (a string body and a map node allocated on one line), so the first stack's
+    // address is not in the others.
+    const std::uint64_t holder_address = location.address;
     std::string key = location.key();
     const auto [it, inserted] = index_of.try_emplace(std::move(key), sites.size());
     if (inserted) {
@@ -134,7 +138,7 @@ std::vector<HeapSite> aggregate_by_site(const HeapProfile& profile, Symbolizer& 
     if (weight > heaviest[it->second]) {
       heaviest[it->second] = weight;
       // The kept stack starts at the frame that holds the site (the allocator's frames are noise).
-      const auto holder = std::find(stack.frames.begin(), stack.frames.end(), site.location.address);
+      const auto holder = std::find(stack.frames.begin(), stack.frames.end(), holder_address);
       const auto from = holder != stack.frames.end() ? holder : stack.frames.begin();
       const auto kept = std::min<std::size_t>(static_cast<std::size_t>(stack.frames.end() - from), kMaxSiteStackFrames);
       site.address = *from;

@@ -4,14 +4,12 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -23,6 +21,7 @@
 #include "examples/chromium.hpp"
 #include "riptide/performance/core/features.hpp"
 #include "scraper/transport.hpp"
+#include "support/child_process.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -43,90 +42,6 @@ constexpr bool kHeapProfiling = RIPTIDE_PERF_HAS_JEMALLOC && RIPTIDE_PERF_HAS_ME
 // slower: how long the tests before it take is this machine's figure, not the demo's.
 constexpr const char* kDemoDuration = "240";
 
-class DemoProcess {
- public:
-  void start(const std::vector<std::string>& args) {
-    int fds[2];
-    ASSERT_EQ(::pipe(fds), 0);
-    pid_ = ::fork();
-    ASSERT_GE(pid_, 0);
-    if (pid_ == 0) {
-      ::dup2(fds[1], STDOUT_FILENO);
-      ::dup2(fds[1], STDERR_FILENO);
-      ::close(fds[0]);
-      ::close(fds[1]);
-      std::vector<char*> argv;
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      std::_Exit(127);
-    }
-    ::close(fds[1]);
-    reader_ = std::thread([this, fd = fds[0]] {
-      char buffer[4096];
-      ssize_t n;
-      while ((n = ::read(fd, buffer, sizeof buffer)) > 0) {
-        std::lock_guard lock{mutex_};
-        output_.append(buffer, static_cast<std::size_t>(n));
-      }
-      ::close(fd);
-    });
-  }
-
-  std::string output() {
-    std::lock_guard lock{mutex_};
-    return output_;
-  }
-
-  bool running() {
-    if (exited_) return false;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      exited_ = true;
-      status_ = status;
-      return false;
-    }
-    return true;
-  }
-
-  int wait() {
-    if (!exited_ && pid_ > 0) {
-      ::waitpid(pid_, &status_, 0);
-      exited_ = true;
-    }
-    if (reader_.joinable()) reader_.join();
-    return status_;
-  }
-
-  void terminate() { send(SIGTERM); }
-
-  void send(int signal) {
-    if (pid_ > 0 && running()) ::kill(pid_, signal);
-  }
-
-  // Waits up to `timeout` for `text` to appear in the output after `from` bytes; whether it did.
-  bool wait_for_output(const std::string& text, std::size_t from, std::chrono::milliseconds timeout) {
-    for (auto waited = 0ms; waited < timeout; waited += 100ms) {
-      if (output().find(text, from) != std::string::npos) return true;
-      std::this_thread::sleep_for(100ms);
-    }
-    return false;
-  }
-
-  void kill() {
-    if (pid_ > 0 && running()) ::kill(pid_, SIGKILL);
-    wait();
-  }
-
- private:
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int status_ = -1;
-  std::thread reader_;
-  std::mutex mutex_;
-  std::string output_;
-};
-
 class ScraperDemoTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -137,7 +52,7 @@ class ScraperDemoTest : public ::testing::Test {
     fs::remove(dir_ / "report.json");
     fs::remove(dir_ / "report.html");
     std::ofstream{config_path()} << "[targets]\np50_latency_ms = 120\n";
-    demo_ = new DemoProcess;
+    demo_ = new riptide::test::ChildProcess;
     demo_->start({demo, "--duration", kDemoDuration, "--workers", "3", "--port", "0", "--leak-bytes-per-page",
                   kHeapProfiling ? "16384" : "0", "--report", (dir_ / "report.json").string(), "--report-html",
                   (dir_ / "report.html").string(), "--config", config_path().string()});
@@ -167,7 +82,7 @@ class ScraperDemoTest : public ::testing::Test {
     return json::parse(result.body, nullptr, false);
   }
 
-  static inline DemoProcess* demo_ = nullptr;
+  static inline riptide::test::ChildProcess* demo_ = nullptr;
   static inline std::uint16_t port_ = 0;
   static inline fs::path dir_;
   static inline bool leak_seen_ = false;

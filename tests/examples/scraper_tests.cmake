@@ -36,6 +36,7 @@ if(TARGET riptide_example_transport AND RIPTIDE_PERF_BUILD_EXAMPLES AND TARGET r
   riptide_perf_add_test(scraper_demo_test
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/scraper_demo_test.cpp
     LIBS riptide_example_transport nlohmann_json::nlohmann_json riptide::performance_core  # core: features.hpp
+         riptide_perf_test_support
     LABELS examples slow
     TIMEOUT 300)
   add_dependencies(scraper_demo_test scraper_demo)
