@@ -143,6 +143,7 @@ AllocationAnalyzer::RankedSites AllocationAnalyzer::rank_sites(const HeapProfile
     const HeapSite* site;
     double count;
     double bytes;
+    double bytes_variance;
     std::uint64_t samples;
   };
   double total_bytes = 0;
@@ -156,7 +157,8 @@ AllocationAnalyzer::RankedSites AllocationAnalyzer::rank_sites(const HeapProfile
       continue;
     }
     total_bytes += bytes;
-    all.push_back({&site, count, bytes, samples});
+    const double variance = accumulates ? site.counts.alloc_bytes_variance : site.counts.live_bytes_variance;
+    all.push_back({&site, count, bytes, variance, samples});
   }
   const auto entry_of = [&](const Figures& figures) {
     AllocationSite entry;
@@ -170,12 +172,9 @@ AllocationAnalyzer::RankedSites AllocationAnalyzer::rank_sites(const HeapProfile
     entry.total_bytes = static_cast<std::uint64_t>(std::llround(figures.bytes));
     entry.average_size = entry.count > 0 ? entry.total_bytes / entry.count : 0;
     entry.relative_error = 1.0 / std::sqrt(static_cast<double>(figures.samples));
+    entry.size_error_bytes = static_cast<std::uint64_t>(std::llround(std::sqrt(figures.bytes_variance)));
     entry.percentage_of_total = total_bytes > 0 ? 100.0 * figures.bytes / total_bytes : 0;
-    const auto& stack = figures.site->stack;
-    entry.stack.reserve(std::min(stack.size(), kMaxSiteStackFrames));
-    for (std::size_t i = 0; i < stack.size() && i < kMaxSiteStackFrames; ++i) {
-      entry.stack.push_back(symbolizer_->resolve(stack[i])->location());
-    }
+    entry.stack = describe_stack(figures.site->stack, *symbolizer_, kMaxSiteStackFrames);
     return entry;
   };
   const auto top = [&](auto key) {

@@ -21,6 +21,20 @@ double unbias_factor(std::uint64_t objects, std::uint64_t bytes, std::uint64_t p
   return 1.0 / probability;
 }
 
+namespace {
+
+// Variance of an unbiased byte estimate from k samples of average size s: each stands for s/p bytes and is
+// drawn with probability p = 1 - e^(-s/R).
+double estimate_variance(std::uint64_t objects, std::uint64_t bytes, std::uint64_t period) noexcept {
+  if (objects == 0 || period == 0) return 0;
+  const double k = static_cast<double>(objects);
+  const double s = static_cast<double>(bytes) / k;
+  const double p = -std::expm1(-s / static_cast<double>(period));
+  return p > 0 ? k * s * s * (1 - p) / (p * p) : 0;
+}
+
+}  // namespace
+
 UnbiasedCounts unbias(const HeapCounts& counts, std::uint64_t period) noexcept {
   UnbiasedCounts result;
   const double live = unbias_factor(counts.live_objects, counts.live_bytes, period);
@@ -29,12 +43,8 @@ UnbiasedCounts unbias(const HeapCounts& counts, std::uint64_t period) noexcept {
   result.live_bytes = static_cast<double>(counts.live_bytes) * live;
   result.alloc_objects = static_cast<double>(counts.alloc_objects) * alloc;
   result.alloc_bytes = static_cast<double>(counts.alloc_bytes) * alloc;
-  if (counts.live_objects > 0 && period > 0) {
-    const double k = static_cast<double>(counts.live_objects);
-    const double s = static_cast<double>(counts.live_bytes) / k;
-    const double p = -std::expm1(-s / static_cast<double>(period));
-    if (p > 0) result.live_bytes_variance = k * s * s * (1 - p) / (p * p);
-  }
+  result.live_bytes_variance = estimate_variance(counts.live_objects, counts.live_bytes, period);
+  result.alloc_bytes_variance = estimate_variance(counts.alloc_objects, counts.alloc_bytes, period);
   result.sampled_live_objects = counts.live_objects;
   result.sampled_alloc_objects = counts.alloc_objects;
   return result;

@@ -132,6 +132,7 @@ std::vector<HeapSite> aggregate_by_site(const HeapProfile& profile, Symbolizer& 
     site.counts.alloc_objects += counts.alloc_objects;
     site.counts.alloc_bytes += counts.alloc_bytes;
     site.counts.live_bytes_variance += counts.live_bytes_variance;
+    site.counts.alloc_bytes_variance += counts.alloc_bytes_variance;
     site.counts.sampled_live_objects += counts.sampled_live_objects;
     site.counts.sampled_alloc_objects += counts.sampled_alloc_objects;
     const double weight = counts.live_bytes + counts.alloc_bytes;

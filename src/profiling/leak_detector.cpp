@@ -396,9 +396,7 @@ LeakReport LeakDetector::analyze_locked() const {
     }
     leak.allocation_time = allocation_time;
     leak.age = std::chrono::duration_cast<std::chrono::seconds>(report.timestamp - allocation_time);
-    for (std::size_t i = 0; i < history.stack.size() && i < kMaxSiteStackFrames; ++i) {
-      leak.stack.push_back(symbolizer_->resolve(history.stack[i])->location());
-    }
+    leak.stack = describe_stack(history.stack, *symbolizer_, kMaxSiteStackFrames);
     report.total_leaked_bytes += leak.size;
     report.total_growth_rate += leak.growth_rate;
     report.leaks.push_back(std::move(leak));

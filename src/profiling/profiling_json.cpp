@@ -70,6 +70,7 @@ void to_json(nlohmann::json& json, const AllocationSite& site) {
       {"file", site.file},
       {"line", site.line},
       {"relative_error", site.relative_error},
+      {"size_error_bytes", site.size_error_bytes},
       {"stack", site.stack},
   };
 }

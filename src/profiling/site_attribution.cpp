@@ -114,9 +114,48 @@ SiteLocation SiteAttributor::operator()(std::span<const std::uint64_t> frames) {
     if (!verdict.runtime) return verdict.site;
   }
   if (frames.empty()) return {};
-  // Nothing but runtime code: charge the outermost frame so nothing is lost.
+  // Nothing but runtime code: charge the outermost frame so nothing is lost, named after its out-of-line
+  // function and the line in it (not the runtime header inlined there).
   const auto outermost = symbolizer_.resolve(frames.back());
-  return site_of(*outermost, outermost->function, outermost->file, outermost->line);
+  if (outermost->inline_chain.empty()) {
+    return site_of(*outermost, outermost->function, outermost->file, outermost->line);
+  }
+  const SourceFrame& own = outermost->inline_chain.back();
+  const bool runtime_line = rules_.is_runtime_path(own.file);
+  return site_of(*outermost, outermost->function, runtime_line ? std::string{} : own.file, runtime_line ? 0 : own.line);
+}
+
+std::vector<std::string> describe_stack(std::span<const std::uint64_t> frames, Symbolizer& symbolizer,
+                                        std::size_t max_lines, const AttributionRules& rules) {
+  std::vector<std::string> lines;
+  bool leading_runtime = true;  // the first frame's inlined runtime entries, until its own code
+  for (const std::uint64_t address : frames) {
+    const auto frame = symbolizer.resolve(address);
+    if (!frame->has_symbol || frame->inline_chain.empty()) {
+      if (lines.size() >= max_lines) break;
+      lines.push_back(frame->location());
+      continue;
+    }
+    const bool first_frame = lines.empty() && leading_runtime;
+    const auto own_code =
+        std::find_if(frame->inline_chain.begin(), frame->inline_chain.end(), [&](const SourceFrame& s) {
+          return !rules.is_runtime_function(readable_function_name(s.function)) && !rules.is_runtime_path(s.file);
+        });
+    const auto from = first_frame && own_code != frame->inline_chain.end() ? own_code : frame->inline_chain.begin();
+    leading_runtime = false;
+    for (auto source_it = from; source_it != frame->inline_chain.end(); ++source_it) {
+      const SourceFrame& source = *source_it;
+      if (lines.size() >= max_lines) return lines;
+      std::string line = readable_function_name(source.function);
+      if (!source.file.empty() && source.line > 0) {
+        line += " (" + source.file + ":" + std::to_string(source.line) + ")";
+      } else if (!frame->module.empty()) {
+        line += " (" + std::string(basename_of(frame->module)) + ")";
+      }
+      lines.push_back(std::move(line));
+    }
+  }
+  return lines;
 }
 
 SiteLocation attribute_stack(std::span<const std::uint64_t> frames, Symbolizer& symbolizer,

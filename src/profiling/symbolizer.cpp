@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <list>
 #include <mutex>
@@ -994,7 +995,10 @@ struct Symbolizer::Impl {
         return line != nullptr ? dwfl_lineinfo(line, nullptr, &line_number, nullptr, nullptr, nullptr) : nullptr;
       });
       if (file != nullptr) {
-        frame->file = file;
+        frame->file = metered([&] {
+          Dwarf_Addr bias = 0;
+          return source_path(file, dwfl_module_addrdie(module, pc, &bias));
+        });
         frame->line = line_number > 0 ? static_cast<std::uint32_t>(line_number) : 0;
       }
       if (frame->has_symbol) {
@@ -1028,6 +1032,18 @@ struct Symbolizer::Impl {
     if (!symbol.in_object) cls |= kNoModule;
     note_dwarf_bound();
     return cls;
+  }
+
+  // A line table's file name as a path a reader can open: names relative to the compilation directory
+  // (builds that compile with relative paths, e.g. under ccache's base_dir) are joined with the unit's
+  // DW_AT_comp_dir.
+  static std::string source_path(const char* file, Dwarf_Die* cu) {
+    if (file == nullptr) return {};
+    if (file[0] == '/' || cu == nullptr) return file;
+    Dwarf_Attribute attribute;
+    const char* directory = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attribute));
+    if (directory == nullptr || directory[0] != '/') return file;
+    return (std::filesystem::path(directory) / file).lexically_normal().string();
   }
 
   // The source-level frames at pc (SymbolizedFrame::inline_chain). dwarf_getscopes gives the innermost
@@ -1072,7 +1088,7 @@ struct Symbolizer::Impl {
       Dwarf_Word value = 0;
       if (files != nullptr &&
           dwarf_formudata(dwarf_attr(&functions[i - 1], DW_AT_call_file, &attribute), &value) == 0) {
-        if (const char* file = dwarf_filesrc(files, value, nullptr, nullptr)) caller.file = file;
+        if (const char* file = dwarf_filesrc(files, value, nullptr, nullptr)) caller.file = source_path(file, cu);
       }
       if (dwarf_formudata(dwarf_attr(&functions[i - 1], DW_AT_call_line, &attribute), &value) == 0) {
         caller.line = static_cast<std::uint32_t>(value);

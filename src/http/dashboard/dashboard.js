@@ -397,7 +397,7 @@
     if (!stats) return;
     const rows = (stats.top_allocators || []).slice(0, 15).map((a) => [
       [String(a.location || '?'), 'loc', siteTitle(a)], [fmtNumber(pick(a, 'allocation_count', 'count')), 'num'],
-      [fmtBytes(a.total_bytes), 'num'], [fmtBytes(a.average_size), 'num'],
+      [fmtEstimate(a.total_bytes, a.size_error_bytes), 'num'], [fmtBytes(a.average_size), 'num'],
       [num(a.percentage_of_total) !== undefined ? a.percentage_of_total.toFixed(1) + ' %' : '–', 'num']]);
     fillTable('allocations-table', rows, stats.available === false
       ? 'allocation tracking unavailable: ' + (stats.reason || 'no reason given') : 'no allocation sites yet');

@@ -33,6 +33,7 @@ struct AllocationSite {
   std::uint64_t average_size = 0;  ///< total_bytes / count
   double percentage_of_total = 0;  ///< share of all sampled bytes in the same basis, 0-100
   double relative_error = 0;       ///< ~1/sqrt(samples): how far the estimates may be off
+  std::uint64_t size_error_bytes = 0;  ///< one standard deviation of total_bytes from sampling
   std::vector<std::string> stack;  ///< symbolized frames from this site outwards
 };
 

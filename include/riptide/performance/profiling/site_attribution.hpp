@@ -84,6 +84,14 @@ class SiteAttributor {
   std::unordered_map<std::uint64_t, Verdict> verdicts_;
 };
 
+/// A stack as a person reads it, from its first frame outwards: each return address expanded into its
+/// inline chain (innermost first), each line "readable name (file:line)" with the line in that function
+/// ("0x… (module)" without a symbol); at most `max_lines` lines. The runtime code inlined at the top of the
+/// first frame is left out (the stack starts at the site's own line). The drill-down of a leak or a site.
+[[nodiscard]] std::vector<std::string> describe_stack(std::span<const std::uint64_t> frames, Symbolizer& symbolizer,
+                                                      std::size_t max_lines,
+                                                      const AttributionRules& rules = AttributionRules::defaults());
+
 /// One stack's site, without memory between calls (tests, single reports).
 [[nodiscard]] SiteLocation attribute_stack(std::span<const std::uint64_t> frames, Symbolizer& symbolizer,
                                            const AttributionRules& rules = AttributionRules::defaults());
