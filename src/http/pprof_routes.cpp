@@ -1,4 +1,5 @@
-// GET /debug/pprof/heap (the shared heap profile in pprof's format), GET /debug/pprof/profile (a CPU
+// GET /debug/pprof/heap and /debug/pprof/allocs (the shared heap profile in pprof's format, showing what is
+// in use or what was allocated), GET /debug/pprof/profile (a CPU
 // profile, an action with its own cool-down) and GET/POST /debug/pprof/symbol (names of code addresses, the
 // protocol of Go's net/http/pprof that `pprof -symbolize=remote` speaks).
 #include "riptide/performance/core/features.hpp"
@@ -22,7 +23,11 @@
 namespace riptide::performance::http {
 namespace {
 
-Response heap(RouteContext& context, const Request& request) {
+// GET /debug/pprof/heap (in use) and /debug/pprof/allocs (ever allocated, Go's allocs profile): the same
+// samples, a different default sample type.
+enum class HeapView { in_use, allocations };
+
+Response heap_profile(RouteContext& context, const Request& request, HeapView view) {
   const Query query = Query::parse(request.query());
   query.allow_only({"gc", "debug", "symbolize"});  // gc and debug are accepted and ignored, as Go's handler does
   const bool symbolize = query.integer("symbolize", 1, 0, 1) == 1;
@@ -30,6 +35,13 @@ Response heap(RouteContext& context, const Request& request) {
   if (!HeapProfilingControl::available()) {
     throw HttpError::unavailable("heap profiling is off in this process: " + HeapProfilingControl::status().reason +
                                  "; fix: " + HeapProfilingControl::status().fix);
+  }
+  const PprofDefaultSample shown =
+      view == HeapView::allocations ? PprofDefaultSample::alloc_space : PprofDefaultSample::inuse_space;
+  if (view == HeapView::allocations && !HeapProfilingControl::status().accumulating) {
+    throw HttpError::unavailable(
+        "the allocs profile needs jemalloc's cumulative counts, which are off in this process; fix: start it "
+        "with prof_accum:true (RIPTIDE_PERF_ENABLE_HEAP_PROFILING() sets it, or MALLOC_CONF=...,prof_accum:true)");
   }
   const auto& profiles = context.profiler->heap_profiles();
   if (!profiles) throw HttpError::unavailable("heap profiles are off (profiling.enabled = false)");
@@ -42,25 +54,28 @@ Response heap(RouteContext& context, const Request& request) {
   if (!symbolize) {
     // Addresses only, for pprof to name (tests of remote symbolization, or names from the binaries): rare
     // enough not to share the cached body, and cheap: no names or lines are looked up.
-    response.body = write_pprof_heap_profile(*profile.value(), Symbolizer::shared(), {.symbolize = false});
+    response.body =
+        write_pprof_heap_profile(*profile.value(), Symbolizer::shared(), {.symbolize = false, .default_sample = shown});
   } else {
     const std::lock_guard lock(context.pprof_mutex);
+    auto& cached = view == HeapView::allocations ? context.pprof_allocs : context.pprof_heap;
     const auto& current = profile.value();
-    if (context.pprof_body_profile.owner_before(current) || current.owner_before(context.pprof_body_profile) ||
-        context.pprof_body_profile.expired()) {
-      context.pprof_body = write_pprof_heap_profile(*profile.value(), Symbolizer::shared());
-      context.pprof_body_profile = profile.value();
+    if (cached.profile.owner_before(current) || current.owner_before(cached.profile) || cached.profile.expired()) {
+      cached.body = write_pprof_heap_profile(*current, Symbolizer::shared(), {.default_sample = shown});
+      cached.profile = current;
     }
-    response.body = context.pprof_body;
+    response.body = cached.body;
   }
   const auto age = profiles->age().value_or(std::chrono::nanoseconds{0});
   response.set_header("X-Heap-Profile-Age-Seconds",
                       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(age).count()));
-  response.set_header("Content-Disposition", "attachment; filename=\"heap.pb.gz\"");
+  const char* file = view == HeapView::allocations ? "allocs.pb.gz" : "heap.pb.gz";
+  response.set_header("Content-Disposition", std::string("attachment; filename=\"") + file + "\"");
   return response;
 #else
   (void)context;
   (void)symbolize;
+  (void)view;
   throw HttpError::unavailable("heap profiles are compiled out: build with RIPTIDE_PERF_MEMORY_PROFILING=ON");
 #endif
 }
@@ -126,7 +141,11 @@ Response cpu_profile(RouteContext& context, const Request& request) {
 }  // namespace
 
 void add_pprof_routes(Router& router, const std::shared_ptr<RouteContext>& context) {
-  router.add_route("GET", "/debug/pprof/heap", [context](const Request& request) { return heap(*context, request); },
+  router.add_route("GET", "/debug/pprof/heap",
+                   [context](const Request& request) { return heap_profile(*context, request, HeapView::in_use); },
+                   {.sensitive = true, .blocking = true});
+  router.add_route("GET", "/debug/pprof/allocs",
+                   [context](const Request& request) { return heap_profile(*context, request, HeapView::allocations); },
                    {.sensitive = true, .blocking = true});
   router.add_route("GET", "/debug/pprof/profile",
                    [context](const Request& request) { return cpu_profile(*context, request); },

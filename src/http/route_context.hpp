@@ -49,11 +49,15 @@ struct RouteContext {
   Cooldown gc_cooldown;
   Cooldown cpu_cooldown;
 
-  // GET /debug/pprof/heap's encoded body for the shared profile it was written from: polls between two
-  // dumps cost neither symbolization nor compression.
-  std::mutex pprof_mutex;
-  std::weak_ptr<const HeapProfile> pprof_body_profile;  // names the profile without keeping it alive
-  std::string pprof_body;
+  // GET /debug/pprof/heap's and /allocs's encoded bodies for the shared profile they were written from:
+  // polls between two dumps cost neither symbolization nor compression.
+  struct EncodedProfile {
+    std::weak_ptr<const HeapProfile> profile;  // names the profile without keeping it alive
+    std::string body;
+  };
+  std::mutex pprof_mutex;  // pprof_heap, pprof_allocs
+  EncodedProfile pprof_heap;
+  EncodedProfile pprof_allocs;
 };
 
 /// The route groups of MemoryMetricsRouter over one context (routes.hpp has the public ones).

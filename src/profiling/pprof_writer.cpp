@@ -227,7 +227,9 @@ std::string write_pprof_heap_profile(const HeapProfile& profile, Symbolizer& sym
       std::chrono::duration_cast<std::chrono::nanoseconds>(profile.captured_at.time_since_epoch()).count());
   value_type(profile_field::kPeriodType, "space", "bytes");
   writer.add_int64(profile_field::kPeriod, static_cast<std::int64_t>(profile.sample_period));
-  writer.add_int64(profile_field::kDefaultSampleType, strings.index("inuse_space"));
+  writer.add_int64(
+      profile_field::kDefaultSampleType,
+      strings.index(options.default_sample == PprofDefaultSample::alloc_space ? "alloc_space" : "inuse_space"));
   for (const auto& text : strings.strings()) {
     writer.add_string(profile_field::kStringTable, text);
   }

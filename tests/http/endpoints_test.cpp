@@ -513,6 +513,44 @@ TEST_F(EndpointsTest, PprofReadsTheLiveHeapProfile) {
   std::filesystem::remove_all(tmp);
 }
 
+// Allocated and freed at once: in the allocs profile, never in use.
+[[gnu::noinline]] void churn_for_allocs_test(std::size_t bytes) {
+  for (std::size_t done = 0; done < bytes; done += 4096) {
+    void* block = std::malloc(4096);
+    static_cast<volatile char*>(block)[0] = 1;
+    std::free(block);
+  }
+}
+
+TEST_F(EndpointsTest, PprofReadsTheAllocsProfileWhichShowsWhatWasAllocated) {
+  SKIP_UNLESS_JEMALLOC();
+  churn_for_allocs_test(16 * 1024 * 1024);
+  const auto profiles = profiler->heap_profiles();
+  ASSERT_NE(profiles, nullptr);
+  ASSERT_TRUE(profiles->refresh().ok());
+  const auto response = get("/debug/pprof/allocs");
+  ASSERT_EQ(response.status, 200) << response.body;
+  EXPECT_EQ(response.header("Content-Disposition").value_or(""), "attachment; filename=\"allocs.pb.gz\"");
+  expect_json_error(get("/debug/pprof/allocs?seconds=1"), 400, "invalid_parameter");
+
+  const std::string pprof = env("RIPTIDE_PERF_TEST_PPROF");
+  if (pprof.empty() || !std::filesystem::exists(pprof)) GTEST_SKIP() << "pprof not built";
+  const auto tmp = std::filesystem::temp_directory_path() / ("riptide_pprof_allocs_" + session_id);
+  std::filesystem::create_directories(tmp);
+  const std::string base = "http://127.0.0.1:" + std::to_string(server->port());
+  // No -sample_index: the profile's default (alloc_space) is what pprof shows, as for Go's allocs profile.
+  const Command allocs = run("PPROF_TMPDIR=" + tmp.string() + " " + pprof + " -top " + base + "/debug/pprof/allocs");
+  EXPECT_EQ(allocs.status, 0) << allocs.output;
+  EXPECT_NE(allocs.output.find("Type: alloc_space"), std::string::npos) << allocs.output;
+  EXPECT_NE(allocs.output.find("churn_for_allocs_test"), std::string::npos) << allocs.output;
+  // The heap profile's default is what is in use: the churn is gone from it.
+  const Command heap = run("PPROF_TMPDIR=" + tmp.string() + " " + pprof + " -top " + base + "/debug/pprof/heap");
+  EXPECT_EQ(heap.status, 0) << heap.output;
+  EXPECT_NE(heap.output.find("Type: inuse_space"), std::string::npos) << heap.output;
+  EXPECT_EQ(heap.output.find("churn_for_allocs_test"), std::string::npos) << heap.output;
+  std::filesystem::remove_all(tmp);
+}
+
 TEST_F(EndpointsTest, PprofReadsALiveCpuProfileWhoseTopFunctionIsTheBusyLoop) {
   const std::string pprof = env("RIPTIDE_PERF_TEST_PPROF");
   if (pprof.empty() || !std::filesystem::exists(pprof)) GTEST_SKIP() << "pprof not built";

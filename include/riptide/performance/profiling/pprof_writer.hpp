@@ -12,6 +12,10 @@ namespace riptide::performance {
 
 class Symbolizer;
 
+/// The sample type pprof shows unless asked for another (-sample_index): Go's heap profile shows what is in
+/// use, its allocs profile what was ever allocated (the same samples either way).
+enum class PprofDefaultSample { inuse_space, alloc_space };
+
 struct PprofOptions {
   bool gzip = true;                   ///< pprof expects gzip; false gives the raw protobuf (for protoc --decode)
   bool skip_allocator_frames = true;  ///< drop leading jemalloc/operator new frames so leaves are the callers
@@ -19,10 +23,12 @@ struct PprofOptions {
   /// symbolizes every location itself: from the binaries, or with -symbolize=remote through the process's
   /// symbol endpoint (symbol_lookup.hpp).
   bool symbolize = true;
+  PprofDefaultSample default_sample = PprofDefaultSample::inuse_space;
 };
 
 /// Serializes with sample types alloc_objects/count, alloc_space/bytes, inuse_objects/count,
-/// inuse_space/bytes (unbiased), period_type space/bytes with period = R, default sample type inuse_space.
+/// inuse_space/bytes (unbiased), period_type space/bytes with period = R, default sample type inuse_space (or
+/// alloc_space, options.default_sample).
 /// Locations: one per stack address, at the call site (the return address - 1, as pprof and Go expect), with
 /// its function (name, file) and line when the symbolizer has a symbol for it, and without any line
 /// otherwise. Mappings: the file-backed executable regions of MAPPED_LIBRARIES, each with the GNU build ID
