@@ -12,6 +12,7 @@
 #include "riptide/performance/memory/jemalloc_ctl.hpp"
 #include "riptide/performance/profiling/enable_heap_profiling.hpp"
 #include "riptide/performance/profiling/leak_detector.hpp"
+#include "support/child_process.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -55,20 +56,10 @@ std::vector<void*> g_leaked;
   return x;
 }
 
-struct Command {
-  int status = -1;
-  std::string output;
-};
+using Command = riptide::test::CommandResult;
 
 Command run(const std::string& command) {
-  Command result;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
-  result.status = ::pclose(pipe);
-  return result;
+  return riptide::test::run_command(command);
 }
 
 std::string env(const char* name) {

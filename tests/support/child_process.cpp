@@ -1,5 +1,7 @@
 #include "support/child_process.hpp"
 
+#include <cstdio>
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +12,17 @@
 #include <stdexcept>
 
 namespace riptide::test {
+
+CommandResult run_command(const std::string& shell_command) {
+  CommandResult result;
+  FILE* pipe = ::popen((shell_command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
+  result.status = ::pclose(pipe);
+  return result;
+}
 
 using namespace std::chrono_literals;
 

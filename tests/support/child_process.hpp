@@ -13,6 +13,16 @@
 
 namespace riptide::test {
 
+/// What a shell command printed (stdout and stderr together) and its wait status.
+struct CommandResult {
+  int status = -1;
+  std::string output;
+};
+
+/// Runs `shell_command` with /bin/sh and waits for it: the third-party validators (pprof, promtool,
+/// readelf). Status -1 when it could not be started.
+[[nodiscard]] CommandResult run_command(const std::string& shell_command);
+
 class ChildProcess {
  public:
   ChildProcess() = default;
