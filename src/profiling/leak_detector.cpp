@@ -347,7 +347,7 @@ LeakReport LeakDetector::analyze_locked() const {
   const GrowthRules rules{.min_growth_bytes_per_sec = config_.leak_min_growth_bytes_per_sec,
                           .min_r_squared = config_.leak_min_r_squared,
                           .min_observations = config_.leak_min_observations};
-  std::vector<TrendPoint> points;
+  std::vector<GrowthPoint> points;
   points.reserve(config_.max_history_per_site);
   for (const auto& [id, history] : sites_) {
     if (history.size() < std::max<std::uint32_t>(config_.leak_min_observations, 2)) {

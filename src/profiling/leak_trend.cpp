@@ -12,7 +12,7 @@ namespace {
 // Running sums of one segment, so a split's two fits cost O(1) each.
 struct Sums {
   double n = 0, t = 0, y = 0, tt = 0, ty = 0, yy = 0;
-  void add(const TrendPoint& p, double t0) {
+  void add(const GrowthPoint& p, double t0) {
     const double t_rel = p.t_sec - t0;
     n += 1;
     t += t_rel;
@@ -91,7 +91,7 @@ struct Regime {
 // Splits the history at its releases: each regime starts where the site fell from its peak since the
 // previous release by a tenth of that peak and at least two samples. A fall is always real: a sample
 // leaves the estimate only when its object is freed.
-std::vector<Regime> regimes_of(std::span<const TrendPoint> history, double bytes_per_sample) {
+std::vector<Regime> regimes_of(std::span<const GrowthPoint> history, double bytes_per_sample) {
   std::vector<Regime> regimes;
   if (history.empty()) return regimes;
   regimes.push_back({0, history.front().bytes, history.front().t_sec});
@@ -116,7 +116,8 @@ std::vector<Regime> regimes_of(std::span<const TrendPoint> history, double bytes
 
 }  // namespace
 
-GrowthAssessment assess_growth(std::span<const TrendPoint> history, const GrowthRules& rules, double bytes_per_sample) {
+GrowthAssessment assess_growth(std::span<const GrowthPoint> history, const GrowthRules& rules,
+                               double bytes_per_sample) {
   GrowthAssessment result;
   const std::size_t min_points = std::max<std::size_t>(rules.min_observations, 2);
   const double per_sample = std::max(bytes_per_sample, 1.0);
@@ -157,7 +158,7 @@ GrowthAssessment assess_growth(std::span<const TrendPoint> history, const Growth
     return result;
   }
 
-  const std::span<const TrendPoint> regime = history;
+  const std::span<const GrowthPoint> regime = history;
   result.regime_points = regime.size();
   if (regime.size() < min_points) return result;
 
@@ -167,11 +168,11 @@ GrowthAssessment assess_growth(std::span<const TrendPoint> history, const Growth
   // move in whole samples, so counting them is exact where a slope fitted to a few points is not. The
   // recent growth, not the whole history's: a leak that slowed down has not stopped.
   const auto peak = std::max_element(regime.begin(), regime.end(),
-                                     [](const TrendPoint& a, const TrendPoint& b) { return a.bytes < b.bytes; });
+                                     [](const GrowthPoint& a, const GrowthPoint& b) { return a.bytes < b.bytes; });
   const auto since_peak = static_cast<std::size_t>(regime.end() - peak) - 1;
   if (const double span_after = regime.back().t_sec - peak->t_sec; span_after > 0 && since_peak >= kMinSincePeak) {
     const double window_start = peak->t_sec - 2.0 * span_after;
-    const auto from = std::find_if(regime.begin(), peak, [&](const TrendPoint& p) { return p.t_sec >= window_start; });
+    const auto from = std::find_if(regime.begin(), peak, [&](const GrowthPoint& p) { return p.t_sec >= window_start; });
     const double span_before = peak->t_sec - from->t_sec;
     const long grown = samples_in(peak->bytes - from->bytes, per_sample);
     if (span_before > 0 && grown > 0 && (peak->bytes - from->bytes) / span_before >= rules.min_growth_bytes_per_sec) {

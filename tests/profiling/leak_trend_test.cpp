@@ -22,14 +22,14 @@ constexpr double kPeriod = 512.0 * 1024.0;
 // bytes that come and go. Samples are drawn as bytes are allocated (Poisson, one per R bytes) and leave
 // only with their objects: a fall in temporary bytes thins the temporary samples alone. Seeded: the same
 // history every run, a different one per seed.
-std::vector<rp::TrendPoint> sampled_history(std::size_t count, const std::function<double(std::size_t)>& kept,
-                                            unsigned seed,
-                                            const std::function<double(std::size_t)>& temporary = nullptr) {
+std::vector<rp::GrowthPoint> sampled_history(std::size_t count, const std::function<double(std::size_t)>& kept,
+                                             unsigned seed,
+                                             const std::function<double(std::size_t)>& temporary = nullptr) {
   std::mt19937_64 random(seed);
   const auto draw = [&](double bytes) {
     return bytes > 0 ? static_cast<double>(std::poisson_distribution<long>(bytes / kPeriod)(random)) : 0.0;
   };
-  std::vector<rp::TrendPoint> points;
+  std::vector<rp::GrowthPoint> points;
   double kept_samples = 0;
   double temporary_samples = 0;
   double kept_before = 0;
@@ -51,12 +51,12 @@ std::vector<rp::TrendPoint> sampled_history(std::size_t count, const std::functi
   return points;
 }
 
-rp::GrowthAssessment judge(const std::vector<rp::TrendPoint>& points, std::size_t first_n) {
-  return rp::assess_growth(std::span<const rp::TrendPoint>(points.data(), first_n), rp::GrowthRules{}, kPeriod);
+rp::GrowthAssessment judge(const std::vector<rp::GrowthPoint>& points, std::size_t first_n) {
+  return rp::assess_growth(std::span<const rp::GrowthPoint>(points.data(), first_n), rp::GrowthRules{}, kPeriod);
 }
 
 // The detector also needs 1 MiB held (leak_min_bytes); the verdict alone is judged here.
-bool reported(const std::vector<rp::TrendPoint>& points, std::size_t first_n) {
+bool reported(const std::vector<rp::GrowthPoint>& points, std::size_t first_n) {
   return points[first_n - 1].bytes >= 1024.0 * 1024.0 && judge(points, first_n).suspect();
 }
 
@@ -130,7 +130,7 @@ TEST(LeakTrend, AChurningSiteIsNotASuspect) {
   // 30 MB held, a tenth of it replaced every interval.
   for (unsigned seed = 1; seed <= kSeeds; ++seed) {
     std::mt19937_64 random(seed);
-    std::vector<rp::TrendPoint> points;
+    std::vector<rp::GrowthPoint> points;
     double samples = 30e6 / kPeriod;
     for (std::size_t i = 0; i < 60; ++i) {
       samples = static_cast<double>(std::binomial_distribution<long>(static_cast<long>(samples), 0.9)(random)) +
@@ -175,6 +175,6 @@ TEST(LeakTrend, ALeakThatSlowsDownButKeepsGrowingStaysASuspect) {
 
 TEST(LeakTrend, EmptyAndShortHistoriesAreTooShort) {
   EXPECT_EQ(rp::assess_growth({}, rp::GrowthRules{}, kPeriod).verdict, rp::GrowthVerdict::too_short);
-  const std::vector<rp::TrendPoint> points{{0, 1e6}, {2, 2e6}, {4, 3e6}};
+  const std::vector<rp::GrowthPoint> points{{0, 1e6}, {2, 2e6}, {4, 3e6}};
   EXPECT_EQ(judge(points, 3).verdict, rp::GrowthVerdict::too_short);
 }

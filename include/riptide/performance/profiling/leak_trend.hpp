@@ -31,7 +31,7 @@
 
 namespace riptide::performance {
 
-struct TrendPoint {
+struct GrowthPoint {
   double t_sec = 0;  ///< observation time, seconds (any origin, increasing)
   double bytes = 0;  ///< estimated in-use bytes then
 };
@@ -63,7 +63,7 @@ struct GrowthAssessment {
 
 /// The verdict on `history` (oldest first). `bytes_per_sample`: what one sample of the site stands for
 /// (its live bytes / sampled objects; about R for objects much smaller than R). Pure; O(n).
-[[nodiscard]] GrowthAssessment assess_growth(std::span<const TrendPoint> history, const GrowthRules& rules,
+[[nodiscard]] GrowthAssessment assess_growth(std::span<const GrowthPoint> history, const GrowthRules& rules,
                                              double bytes_per_sample);
 
 }  // namespace riptide::performance
