@@ -57,26 +57,6 @@ constexpr double kMinLowRise = 4.0;
 constexpr std::size_t kRisingLows = 3;
 constexpr double kLowsMinRSquared = 0.9;
 
-}  // namespace
-
-const char* to_string(GrowthVerdict verdict) noexcept {
-  switch (verdict) {
-    case GrowthVerdict::too_short:
-      return "too_short";
-    case GrowthVerdict::growing:
-      return "growing";
-    case GrowthVerdict::too_slow:
-      return "too_slow";
-    case GrowthVerdict::plateau:
-      return "plateau";
-    case GrowthVerdict::returns_to_earlier_levels:
-      return "returns_to_earlier_levels";
-  }
-  return "unknown";
-}
-
-namespace {
-
 // Samples behind a rise of `bytes` (none for a fall).
 long samples_in(double bytes, double bytes_per_sample) {
   return bytes > 0 ? std::lround(bytes / bytes_per_sample) : 0;
@@ -114,141 +94,161 @@ std::vector<Regime> regimes_of(std::span<const GrowthPoint> history, double byte
   return regimes;
 }
 
-}  // namespace
-
-GrowthAssessment assess_growth(std::span<const GrowthPoint> history, const GrowthRules& rules,
-                               double bytes_per_sample) {
+// Step 1, a site with releases: judged by its lows. It grows only when its last lows each rose, all of them
+// lie along a rising line (the growth threshold, r^2 >= kLowsMinRSquared), and the latest is the highest and
+// above the first by kMinLowRise samples and three random-walk deviations.
+GrowthAssessment assess_lows(const std::vector<Regime>& regimes, std::size_t history_size, std::size_t min_points,
+                             const GrowthRules& rules, double per_sample) {
   GrowthAssessment result;
-  const std::size_t min_points = std::max<std::size_t>(rules.min_observations, 2);
-  const double per_sample = std::max(bytes_per_sample, 1.0);
-  const std::vector<Regime> regimes = regimes_of(history, per_sample);
-  if (regimes.empty()) return result;
-
-  // 1. Releases: a site that came back down is judged by its lows. It grows only when its last lows each
-  // rose, all of them lie along a rising line (the growth threshold, r^2 >= kLowsMinRSquared), and the
-  // latest is the highest and above the first by kMinLowRise samples and three random-walk deviations.
-  if (regimes.size() > 1) {
-    const Regime& last = regimes.back();
-    result.regime_start = last.start;
-    result.regime_points = history.size() - last.start;
-    if (result.regime_points < min_points) return result;
-    Sums lows;
-    double highest_earlier = 0;
-    for (std::size_t r = 0; r < regimes.size(); ++r) {
-      lows.add({regimes[r].trough_t, regimes[r].trough}, regimes.front().trough_t);
-      if (r + 1 < regimes.size()) highest_earlier = std::max(highest_earlier, regimes[r].trough);
-    }
-    const LineFit fit = fit_line(lows);
-    result.slope = fit.slope;
-    result.r_squared = fit.r_squared;
-    // Churn moves a site's samples like a random walk around its level (a deviation of about the square
-    // root of its samples): the lows must rise beyond three of those.
-    const double rise = last.trough - regimes.front().trough;
-    const double walk = 3.0 * std::sqrt(std::max(last.trough, 0.0) / per_sample);
-    // Each of the last kRisingLows lows above the one before: a site whose lows rose once (a cache filling
-    // up under churn) and then wander has stopped.
-    bool still_rising = regimes.size() > kRisingLows;
-    for (std::size_t r = regimes.size() - kRisingLows; still_rising && r < regimes.size(); ++r) {
-      still_rising = regimes[r].trough > regimes[r - 1].trough;
-    }
-    const bool lows_rise = still_rising && fit.slope >= rules.min_growth_bytes_per_sec &&
-                           fit.r_squared >= kLowsMinRSquared && last.trough >= highest_earlier &&
-                           rise >= std::max(kMinLowRise, walk) * per_sample;
-    result.verdict = lows_rise ? GrowthVerdict::growing : GrowthVerdict::returns_to_earlier_levels;
-    return result;
+  const Regime& last = regimes.back();
+  result.regime_start = last.start;
+  result.regime_points = history_size - last.start;
+  if (result.regime_points < min_points) return result;
+  Sums lows;
+  double highest_earlier = 0;
+  for (std::size_t r = 0; r < regimes.size(); ++r) {
+    lows.add({regimes[r].trough_t, regimes[r].trough}, regimes.front().trough_t);
+    if (r + 1 < regimes.size()) highest_earlier = std::max(highest_earlier, regimes[r].trough);
   }
+  const LineFit fit = fit_line(lows);
+  result.slope = fit.slope;
+  result.r_squared = fit.r_squared;
+  // Churn moves a site's samples like a random walk around its level (a deviation of about the square
+  // root of its samples): the lows must rise beyond three of those.
+  const double rise = last.trough - regimes.front().trough;
+  const double walk = 3.0 * std::sqrt(std::max(last.trough, 0.0) / per_sample);
+  // Each of the last kRisingLows lows above the one before: a site whose lows rose once (a cache filling
+  // up under churn) and then wander has stopped.
+  bool still_rising = regimes.size() > kRisingLows;
+  for (std::size_t r = regimes.size() - kRisingLows; still_rising && r < regimes.size(); ++r) {
+    still_rising = regimes[r].trough > regimes[r - 1].trough;
+  }
+  const bool lows_rise = still_rising && fit.slope >= rules.min_growth_bytes_per_sec &&
+                         fit.r_squared >= kLowsMinRSquared && last.trough >= highest_earlier &&
+                         rise >= std::max(kMinLowRise, walk) * per_sample;
+  result.verdict = lows_rise ? GrowthVerdict::growing : GrowthVerdict::returns_to_earlier_levels;
+  return result;
+}
 
-  const std::span<const GrowthPoint> regime = history;
-  result.regime_points = regime.size();
-  if (regime.size() < min_points) return result;
-
-  // 2. Plateau: no new high since the regime's maximum was first reached. Had the growth just before it
-  // gone on (n samples over the span_before preceding the peak, twice the time since), no sample
-  // would have landed since with probability (span_before / (span_before + span_after))^n: the estimates
-  // move in whole samples, so counting them is exact where a slope fitted to a few points is not. The
-  // recent growth, not the whole history's: a leak that slowed down has not stopped.
-  const auto peak = std::max_element(regime.begin(), regime.end(),
+// Step 2, a plateau: no new high since the maximum was first reached. Had the growth just before it gone
+// on (n samples over the span_before preceding the peak, twice the time since), no sample would have landed
+// since with probability (span_before / (span_before + span_after))^n: the estimates move in whole
+// samples, so counting them is exact where a slope fitted to a few points is not. The recent growth, not
+// the whole history's: a leak that slowed down has not stopped.
+std::optional<GrowthAssessment> plateau_of(std::span<const GrowthPoint> history, const GrowthRules& rules,
+                                           double per_sample) {
+  const auto peak = std::max_element(history.begin(), history.end(),
                                      [](const GrowthPoint& a, const GrowthPoint& b) { return a.bytes < b.bytes; });
-  const auto since_peak = static_cast<std::size_t>(regime.end() - peak) - 1;
-  if (const double span_after = regime.back().t_sec - peak->t_sec; span_after > 0 && since_peak >= kMinSincePeak) {
-    const double window_start = peak->t_sec - 2.0 * span_after;
-    const auto from = std::find_if(regime.begin(), peak, [&](const GrowthPoint& p) { return p.t_sec >= window_start; });
-    const double span_before = peak->t_sec - from->t_sec;
-    const long grown = samples_in(peak->bytes - from->bytes, per_sample);
-    if (span_before > 0 && grown > 0 && (peak->bytes - from->bytes) / span_before >= rules.min_growth_bytes_per_sec) {
-      const double none_since = std::pow(span_before / (span_before + span_after), static_cast<double>(grown));
-      if (none_since < kStoppedSignificance) {
-        result.verdict = GrowthVerdict::plateau;
-        result.slope = 0;
-        result.regime_start = static_cast<std::size_t>(peak - regime.begin());
-        result.regime_points = static_cast<std::size_t>(regime.end() - peak);
-        return result;
-      }
-    }
+  const auto since_peak = static_cast<std::size_t>(history.end() - peak) - 1;
+  const double span_after = history.back().t_sec - peak->t_sec;
+  if (!(span_after > 0) || since_peak < kMinSincePeak) return std::nullopt;
+  const double window_start = peak->t_sec - 2.0 * span_after;
+  const auto from = std::find_if(history.begin(), peak, [&](const GrowthPoint& p) { return p.t_sec >= window_start; });
+  const double span_before = peak->t_sec - from->t_sec;
+  const long grown = samples_in(peak->bytes - from->bytes, per_sample);
+  if (!(span_before > 0) || grown <= 0 || (peak->bytes - from->bytes) / span_before < rules.min_growth_bytes_per_sec) {
+    return std::nullopt;
   }
+  const double none_since = std::pow(span_before / (span_before + span_after), static_cast<double>(grown));
+  if (none_since >= kStoppedSignificance) return std::nullopt;
+  GrowthAssessment result;
+  result.verdict = GrowthVerdict::plateau;
+  result.regime_start = static_cast<std::size_t>(peak - history.begin());
+  result.regime_points = static_cast<std::size_t>(history.end() - peak);
+  return result;
+}
 
-  // The split with the least squared error (both parts at least kMinSegment long): where growth that
-  // started late begins.
-  const double t0 = regime.front().t_sec;
-  std::vector<Sums> prefix(regime.size() + 1);
-  for (std::size_t i = 0; i < regime.size(); ++i) {
+// Step 3, the fit: the whole history, or its last part when growth started late (the split with the least
+// squared error, both parts at least kMinSegment long). A site whose estimate also fell churns: its samples
+// come and go like a random walk, whose displacement over m steps has a deviation of sqrt(m * mean squared
+// step) (the mean over the whole history); the net rise of the judged part must exceed three of those to
+// be growth. (A site that never fell is exempt: a slow leak's steps are all rises.)
+GrowthAssessment assess_fit(std::span<const GrowthPoint> history, std::size_t min_points, const GrowthRules& rules,
+                            double per_sample) {
+  const double t0 = history.front().t_sec;
+  std::vector<Sums> prefix(history.size() + 1);
+  for (std::size_t i = 0; i < history.size(); ++i) {
     prefix[i + 1] = prefix[i];
-    prefix[i + 1].add(regime[i], t0);
+    prefix[i + 1].add(history[i], t0);
   }
   const Sums& all = prefix.back();
-  const LineFit whole = fit_line(all);
-  std::optional<std::size_t> split;
-  if (regime.size() >= 2 * kMinSegment) {
-    double best_sse = std::numeric_limits<double>::infinity();
-    for (std::size_t k = kMinSegment; k + kMinSegment <= regime.size(); ++k) {
-      const double sse = fit_line(prefix[k]).sse + fit_line(all.minus(prefix[k])).sse;
-      if (sse < best_sse) {
-        best_sse = sse;
-        split = k;
-      }
-    }
-  }
-
-  // 3. Fit: the whole regime, or its last part when growth started late. A site whose estimate also fell
-  // churns: its samples come and go like a random walk, whose displacement over m steps has a deviation
-  // of sqrt(m * mean squared step) (the mean over the whole regime); the net rise of the judged part must
-  // exceed three of those to be growth. (A site that never fell is exempt: a slow leak's steps are all
-  // rises.)
   bool fell = false;
   double squared_steps = 0;
-  for (std::size_t i = 1; i < regime.size(); ++i) {
-    const double step = (regime[i].bytes - regime[i - 1].bytes) / per_sample;
+  for (std::size_t i = 1; i < history.size(); ++i) {
+    const double step = (history[i].bytes - history[i - 1].bytes) / per_sample;
     fell = fell || step <= -1.0;
     squared_steps += step * step;
   }
-  const double mean_squared_step = regime.size() > 1 ? squared_steps / static_cast<double>(regime.size() - 1) : 0;
-  const auto beyond_churn = [&](std::size_t from) {
-    const double steps = static_cast<double>(regime.size() - 1 - from);
-    const double net = (regime.back().bytes - regime[from].bytes) / per_sample;
-    return !fell || net >= 3.0 * std::sqrt(steps * mean_squared_step);
-  };
+  const double mean_squared_step = history.size() > 1 ? squared_steps / static_cast<double>(history.size() - 1) : 0;
   const auto passes = [&](const LineFit& fit, std::size_t from) {
-    return fit.slope >= rules.min_growth_bytes_per_sec && fit.r_squared >= rules.min_r_squared && beyond_churn(from);
+    const double steps = static_cast<double>(history.size() - 1 - from);
+    const double net = (history.back().bytes - history[from].bytes) / per_sample;
+    const bool beyond_churn = !fell || net >= 3.0 * std::sqrt(steps * mean_squared_step);
+    return fit.slope >= rules.min_growth_bytes_per_sec && fit.r_squared >= rules.min_r_squared && beyond_churn;
   };
+
+  GrowthAssessment result;
+  result.regime_points = history.size();
+  const LineFit whole = fit_line(all);
   result.slope = whole.slope;
   result.r_squared = whole.r_squared;
   if (passes(whole, 0)) {
     result.verdict = GrowthVerdict::growing;
     return result;
   }
-  if (split && regime.size() - *split >= min_points) {
-    const LineFit late = fit_line(all.minus(prefix[*split]));
-    if (passes(late, *split)) {
-      result.verdict = GrowthVerdict::growing;
-      result.slope = late.slope;
-      result.r_squared = late.r_squared;
-      result.regime_start = *split;
-      result.regime_points = regime.size() - *split;
-      return result;
+  result.verdict = GrowthVerdict::too_slow;
+  if (history.size() < 2 * kMinSegment) return result;
+  std::size_t split = kMinSegment;
+  double best_sse = std::numeric_limits<double>::infinity();
+  for (std::size_t k = kMinSegment; k + kMinSegment <= history.size(); ++k) {
+    const double sse = fit_line(prefix[k]).sse + fit_line(all.minus(prefix[k])).sse;
+    if (sse < best_sse) {
+      best_sse = sse;
+      split = k;
     }
   }
-  result.verdict = GrowthVerdict::too_slow;
+  const LineFit late = fit_line(all.minus(prefix[split]));
+  if (history.size() - split >= min_points && passes(late, split)) {
+    result.verdict = GrowthVerdict::growing;
+    result.slope = late.slope;
+    result.r_squared = late.r_squared;
+    result.regime_start = split;
+    result.regime_points = history.size() - split;
+  }
   return result;
+}
+
+}  // namespace
+
+const char* to_string(GrowthVerdict verdict) noexcept {
+  switch (verdict) {
+    case GrowthVerdict::too_short:
+      return "too_short";
+    case GrowthVerdict::growing:
+      return "growing";
+    case GrowthVerdict::too_slow:
+      return "too_slow";
+    case GrowthVerdict::plateau:
+      return "plateau";
+    case GrowthVerdict::returns_to_earlier_levels:
+      return "returns_to_earlier_levels";
+  }
+  return "unknown";
+}
+
+GrowthAssessment assess_growth(std::span<const GrowthPoint> history, const GrowthRules& rules,
+                               double bytes_per_sample) {
+  const std::size_t min_points = std::max<std::size_t>(rules.min_observations, 2);
+  const double per_sample = std::max(bytes_per_sample, 1.0);
+  const std::vector<Regime> regimes = regimes_of(history, per_sample);
+  if (regimes.size() > 1) return assess_lows(regimes, history.size(), min_points, rules, per_sample);
+  if (history.size() < min_points) {
+    GrowthAssessment too_short;
+    too_short.regime_points = history.size();
+    return too_short;
+  }
+  if (auto plateau = plateau_of(history, rules, per_sample)) return *plateau;
+  return assess_fit(history, min_points, rules, per_sample);
 }
 
 }  // namespace riptide::performance

@@ -50,8 +50,8 @@ struct ProfilingConfig {
   std::uint32_t max_history_per_site = 64;        ///< observations kept per site (>= leak_min_observations)
   std::uint64_t symbolizer_cache_max_bytes = 4 << 20;  ///< symbolized frames + frame classes cached
   std::uint64_t symbolizer_dwarf_max_bytes = 4 << 20;  ///< libdw's parsed DWARF before its session is rebuilt
-  bool debuginfod = false;  ///< let the symbolizer download missing debug info from DEBUGINFOD_URLS (network)
-  std::string dump_directory;                          ///< where prof.dump writes (empty: $TMPDIR or /tmp)
+  bool debuginfod = false;     ///< let the symbolizer download missing debug info from DEBUGINFOD_URLS (network)
+  std::string dump_directory;  ///< where prof.dump writes (empty: $TMPDIR or /tmp)
   bool operator==(const ProfilingConfig&) const = default;
 };
 

@@ -23,18 +23,18 @@ class Symbolizer;
 
 /// One allocation site ("top allocator").
 struct AllocationSite {
-  std::string location;            ///< "function (file:line)": the program's own line that allocated
-  std::string function;            ///< readable function name (templates and parameters elided)
-  std::string function_full;       ///< the full demangled name (JSON function_full)
-  std::string file;                ///< source file (empty without debug info)
-  std::uint32_t line = 0;          ///< source line (0 without debug info)
-  std::uint64_t count = 0;         ///< estimated allocations (JSON allocation_count); sampled, see relative_error
-  std::uint64_t total_bytes = 0;   ///< estimated bytes
-  std::uint64_t average_size = 0;  ///< total_bytes / count
-  double percentage_of_total = 0;  ///< share of all sampled bytes in the same basis, 0-100
-  double relative_error = 0;       ///< ~1/sqrt(samples): how far the estimates may be off
+  std::string location;                ///< "function (file:line)": the program's own line that allocated
+  std::string function;                ///< readable function name (templates and parameters elided)
+  std::string function_full;           ///< the full demangled name (JSON function_full)
+  std::string file;                    ///< source file (empty without debug info)
+  std::uint32_t line = 0;              ///< source line (0 without debug info)
+  std::uint64_t count = 0;             ///< estimated allocations (JSON allocation_count); sampled, see relative_error
+  std::uint64_t total_bytes = 0;       ///< estimated bytes
+  std::uint64_t average_size = 0;      ///< total_bytes / count
+  double percentage_of_total = 0;      ///< share of all sampled bytes in the same basis, 0-100
+  double relative_error = 0;           ///< ~1/sqrt(samples): how far the estimates may be off
   std::uint64_t size_error_bytes = 0;  ///< one standard deviation of total_bytes from sampling
-  std::vector<std::string> stack;  ///< symbolized frames from this site outwards
+  std::vector<std::string> stack;      ///< symbolized frames from this site outwards
 };
 
 /// jemalloc's per-size-class counters read once (after an epoch refresh).

@@ -59,7 +59,7 @@ struct UnbiasedCounts {
   /// Its square root is the one-sigma error of live_bytes: ~live_bytes/sqrt(k) for objects much smaller than
   /// R, 0 for objects much larger (always sampled).
   double live_bytes_variance = 0;
-  double alloc_bytes_variance = 0;  ///< the same for alloc_bytes
+  double alloc_bytes_variance = 0;          ///< the same for alloc_bytes
   std::uint64_t sampled_live_objects = 0;   ///< raw sample count behind live_*: error is about 1/sqrt of it
   std::uint64_t sampled_alloc_objects = 0;  ///< raw sample count behind alloc_*
 };
