@@ -158,38 +158,91 @@ std::optional<GrowthAssessment> plateau_of(std::span<const GrowthPoint> history,
   return result;
 }
 
-// Step 3, the fit: the whole history, or its last part when growth started late (the split with the least
-// squared error, both parts at least kMinSegment long). A site whose estimate also fell churns: its samples
-// come and go like a random walk, whose displacement over m steps has a deviation of sqrt(m * mean squared
-// step) (the mean over the whole history); the net rise of the judged part must exceed three of those to
-// be growth. (A site that never fell is exempt: a slow leak's steps are all rises.)
-GrowthAssessment assess_fit(std::span<const GrowthPoint> history, std::size_t min_points, const GrowthRules& rules,
-                            double per_sample) {
-  const double t0 = history.front().t_sec;
-  std::vector<Sums> prefix(history.size() + 1);
-  for (std::size_t i = 0; i < history.size(); ++i) {
-    prefix[i + 1] = prefix[i];
-    prefix[i + 1].add(history[i], t0);
+// Prefix sums of a history's points, so any segment's line fit costs O(1).
+struct HistorySums {
+  explicit HistorySums(std::span<const GrowthPoint> history) : prefix(history.size() + 1) {
+    const double t0 = history.empty() ? 0.0 : history.front().t_sec;
+    for (std::size_t i = 0; i < history.size(); ++i) {
+      prefix[i + 1] = prefix[i];
+      prefix[i + 1].add(history[i], t0);
+    }
   }
-  const Sums& all = prefix.back();
-  bool fell = false;
-  double squared_steps = 0;
+  [[nodiscard]] const Sums& all() const { return prefix.back(); }
+  [[nodiscard]] Sums before(std::size_t k) const { return prefix[k]; }
+  [[nodiscard]] Sums from(std::size_t k) const { return all().minus(prefix[k]); }
+  // Where two lines fit best (least squared error), both parts at least kMinSegment long; 0 when the
+  // history is too short to split.
+  [[nodiscard]] std::size_t best_split() const {
+    const std::size_t size = prefix.size() - 1;
+    std::size_t split = 0;
+    double best_sse = std::numeric_limits<double>::infinity();
+    for (std::size_t k = kMinSegment; k + kMinSegment <= size; ++k) {
+      const double sse = fit_line(before(k)).sse + fit_line(from(k)).sse;
+      if (sse < best_sse) {
+        best_sse = sse;
+        split = k;
+      }
+    }
+    return split;
+  }
+  std::vector<Sums> prefix;
+};
+
+// How a site's estimate moved between observations, in samples: what arrived and what left.
+struct StepTotals {
+  double rises = 0;          // sum of the rises
+  double falls = 0;          // sum of the falls (positive)
+  double squared_steps = 0;  // sum of squared steps
+  std::size_t steps = 0;
+  [[nodiscard]] bool fell() const { return falls >= 1.0; }
+};
+
+StepTotals steps_of(std::span<const GrowthPoint> history, double per_sample) {
+  StepTotals totals;
   for (std::size_t i = 1; i < history.size(); ++i) {
     const double step = (history[i].bytes - history[i - 1].bytes) / per_sample;
-    fell = fell || step <= -1.0;
-    squared_steps += step * step;
+    (step > 0 ? totals.rises : totals.falls) += std::abs(step);
+    totals.squared_steps += step * step;
+    ++totals.steps;
   }
-  const double mean_squared_step = history.size() > 1 ? squared_steps / static_cast<double>(history.size() - 1) : 0;
+  return totals;
+}
+
+// Step 3, the fit: the whole history, or its last part when growth started late (the split with the least
+// squared error, both parts at least kMinSegment long). A site whose estimate also fell churns: its samples
+// come and go, so its estimate wanders even when its true size is flat, and two checks guard the fit:
+//  - the whole judged part: the net rise must exceed three deviations of a random walk with the steps
+//    seen (sqrt(steps * mean squared step), the mean over the whole history);
+//  - its recent half (at least 2 * min_observations): the rise there must exceed three deviations of the
+//    samples that arrived and left there (counts, each varying by about its square root). A cache that
+//    filled and then only replaces entries still fits a rising line over its whole history for minutes,
+//    and wanders to new highs by chance; its recent half does not rise beyond its own churn.
+// (A site that never fell is exempt: a slow leak's steps are all rises.)
+bool rises_beyond_churn(std::span<const GrowthPoint> history, std::size_t from, std::size_t min_points,
+                        double mean_squared_step, double per_sample) {
+  const std::size_t judged = history.size() - from;
+  const double net = (history.back().bytes - history[from].bytes) / per_sample;
+  if (net < 3.0 * std::sqrt(static_cast<double>(judged - 1) * mean_squared_step)) return false;
+  const auto recent = history.last(std::max(judged / 2, std::min(judged, 2 * min_points)));
+  const StepTotals moved = steps_of(recent, per_sample);
+  const double recent_rise = (recent.back().bytes - recent.front().bytes) / per_sample;
+  return recent_rise >= 3.0 * std::sqrt(moved.rises + moved.falls);
+}
+
+GrowthAssessment assess_fit(std::span<const GrowthPoint> history, std::size_t min_points, const GrowthRules& rules,
+                            double per_sample) {
+  const HistorySums sums(history);
+  const StepTotals all_steps = steps_of(history, per_sample);
+  const double mean_squared_step =
+      all_steps.steps > 0 ? all_steps.squared_steps / static_cast<double>(all_steps.steps) : 0;
   const auto passes = [&](const LineFit& fit, std::size_t from) {
-    const double steps = static_cast<double>(history.size() - 1 - from);
-    const double net = (history.back().bytes - history[from].bytes) / per_sample;
-    const bool beyond_churn = !fell || net >= 3.0 * std::sqrt(steps * mean_squared_step);
-    return fit.slope >= rules.min_growth_bytes_per_sec && fit.r_squared >= rules.min_r_squared && beyond_churn;
+    return fit.slope >= rules.min_growth_bytes_per_sec && fit.r_squared >= rules.min_r_squared &&
+           (!all_steps.fell() || rises_beyond_churn(history, from, min_points, mean_squared_step, per_sample));
   };
 
   GrowthAssessment result;
   result.regime_points = history.size();
-  const LineFit whole = fit_line(all);
+  const LineFit whole = fit_line(sums.all());
   result.slope = whole.slope;
   result.r_squared = whole.r_squared;
   if (passes(whole, 0)) {
@@ -197,17 +250,9 @@ GrowthAssessment assess_fit(std::span<const GrowthPoint> history, std::size_t mi
     return result;
   }
   result.verdict = GrowthVerdict::too_slow;
-  if (history.size() < 2 * kMinSegment) return result;
-  std::size_t split = kMinSegment;
-  double best_sse = std::numeric_limits<double>::infinity();
-  for (std::size_t k = kMinSegment; k + kMinSegment <= history.size(); ++k) {
-    const double sse = fit_line(prefix[k]).sse + fit_line(all.minus(prefix[k])).sse;
-    if (sse < best_sse) {
-      best_sse = sse;
-      split = k;
-    }
-  }
-  const LineFit late = fit_line(all.minus(prefix[split]));
+  const std::size_t split = sums.best_split();
+  if (split == 0) return result;
+  const LineFit late = fit_line(sums.from(split));
   if (history.size() - split >= min_points && passes(late, split)) {
     result.verdict = GrowthVerdict::growing;
     result.slope = late.slope;

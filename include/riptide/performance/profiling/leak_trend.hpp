@@ -24,7 +24,10 @@
 //      best, each part at least 3 observations), must rise at least `min_growth_bytes_per_sec` with r^2
 //      of at least `min_r_squared`; and when its estimate also fell (churn: samples come and go like a
 //      random walk), its net rise must exceed three times the walk's deviation (sqrt(steps * mean
-//      squared step), in samples).
+//      squared step), in samples), and the rise of its recent half three times the deviation of the
+//      samples that came and went there (sqrt(arrivals + departures)): a cache that filled up and then
+//      only replaces entries wanders to new highs by chance, but its recent half does not rise beyond
+//      its own churn. The price: a slow leak through the same line as such a cache is reported later.
 
 #include <cstddef>
 #include <span>
