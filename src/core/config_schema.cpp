@@ -202,7 +202,8 @@ constexpr double kU32 = 4294967295.0;
 // Ranges: wide enough for any real deployment, narrow enough that a typo (an extra zero group, a value in
 // the wrong unit) or a value that would exhaust memory is caught. docs/configuration.md lists them.
 const std::vector<Field>& table() {
-  static const std::vector<Field> kTable = [] {
+  // Never destroyed: a reload or validation may run on a library thread while the process exits.
+  static const auto* kTable = new std::vector<Field>([] {
     std::vector<Field> t{
         whole(RP_KEY(targets, p50_latency_ms), 1, 3'600'000),
         whole(RP_KEY(targets, p95_latency_ms), 1, 3'600'000),
@@ -287,8 +288,8 @@ const std::vector<Field>& table() {
     t.insert(after_monitoring, metrics_port);
     static_assert(kU32 > 1e9, "every unsigned range above fits std::uint32_t");
     return t;
-  }();
-  return kTable;
+  }());
+  return *kTable;
 }
 
 #undef RP_KEY

@@ -75,8 +75,9 @@ JemallocCtl::Mib JemallocCtl::Mib::with_index(std::size_t position, std::size_t 
 }
 
 const JemallocAvailability& JemallocCtl::availability() {
-  static const JemallocAvailability cached = probe();
-  return cached;
+  // Never destroyed: read by the library's threads, which may still run while the process exits.
+  static const auto* cached = new JemallocAvailability(probe());
+  return *cached;
 }
 
 #if RIPTIDE_PERF_HAS_JEMALLOC

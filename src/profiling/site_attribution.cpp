@@ -40,7 +40,9 @@ SiteLocation site_of(const SymbolizedFrame& frame, const std::string& function, 
 }  // namespace
 
 const AttributionRules& AttributionRules::defaults() {
-  static const AttributionRules rules{
+  // Never destroyed: the library's threads may attribute a stack while the process exits (a host or the
+  // agent stopping monitoring from an atexit handler), after function-local statics were destroyed.
+  static const auto* rules = new AttributionRules{
       .function_prefixes = {"std::", "__gnu_cxx::", "__cxxabiv1::", "__cxa_", "operator new", "operator delete", "je_",
                             "__libc_", "riptide::performance::"},
       .function_names = {"malloc", "calloc", "realloc", "free", "posix_memalign", "aligned_alloc", "memalign", "valloc",
@@ -49,7 +51,7 @@ const AttributionRules& AttributionRules::defaults() {
       .path_parts = {"/include/c++/", "/libstdc++-v3/", "/jemalloc/"},
       .module_prefixes = {"libstdc++", "libc.so", "libc-", "libjemalloc", "libgcc_s", "ld-linux", "libdw", "libelf"},
   };
-  return rules;
+  return *rules;
 }
 
 bool AttributionRules::is_runtime_function(std::string_view readable_name) const {
