@@ -20,7 +20,7 @@ std::unique_ptr<PreloadAgent> PreloadAgent::start(const std::string& program) no
     if (const auto& jemalloc = JemallocCtl::availability(); !jemalloc.serves_malloc) {
       log->warn(
           "riptide agent: not monitoring {}: {}. It allocates with its own allocator or without "
-          "jemalloc; link riptide-performance into it instead (README, 'Monitor a service').",
+          "jemalloc; link riptide-performance into it instead (README, 'Use it from your CMake project').",
           program, jemalloc.reason);
       return nullptr;
     }

@@ -61,7 +61,7 @@ std::string refusal(const std::filesystem::path& program) {
   if (facts.linkage == rp::ExecutableLinkage::static_binary) {
     return program.string() +
            " is statically linked: the dynamic loader never runs, so LD_PRELOAD cannot load the agent into it. "
-           "Link riptide-performance into the program instead (README, 'Monitor a service'), or build it "
+           "Link riptide-performance into the program instead (README, 'Use it from your CMake project'), or build it "
            "dynamically linked.";
   }
   if (facts.defines_malloc) {
