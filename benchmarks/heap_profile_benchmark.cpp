@@ -2,6 +2,7 @@
 //   BM_HeapDumpParseAggregate/<stacks>  prof.dump to a private file + read + parse + unbias + group by site,
 //                                       with N distinct live stacks (budget: <= 20 ms at 1,000 stacks)
 //   BM_HeapParseOnly/<stacks>           the parse + unbias + aggregate part alone, on the same dump text
+//   BM_PeakCapture/<stacks>             one peak profile capture: dump + parse + rank + name the top 20 sites
 //   BM_SelfHeapEstimate/<stacks>        the self-heap pass of an observation on a parsed profile
 //   BM_Symbolize/cold, /warm            libdw symbolization per address, fresh symbolizer vs cached
 //   BM_SamplingCost                     an allocation-heavy loop with sampling off (prof.active false) and on
@@ -25,6 +26,7 @@
 #include "riptide/performance/profiling/enable_heap_profiling.hpp"
 #include "riptide/performance/profiling/heap_profile.hpp"
 #include "riptide/performance/profiling/heap_profiling_control.hpp"
+#include "riptide/performance/profiling/peak_heap_profile.hpp"
 #include "riptide/performance/profiling/self_heap.hpp"
 #include "riptide/performance/profiling/symbolizer.hpp"
 
@@ -148,6 +150,35 @@ void BM_HeapParseOnly(benchmark::State& state) {
   state.counters["dump_bytes"] = static_cast<double>(text.value().size());
 }
 BENCHMARK(BM_HeapParseOnly)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
+
+// One peak capture as the periodic thread makes it: a recorder's first reading always captures, so each
+// iteration is one dump + parse + site ranking + naming of the top 20 (symbolizer warm, as in a running
+// process; building the recorder costs nothing measurable: its job is never started).
+void BM_PeakCapture(benchmark::State& state) {
+  if (!require_profiling(state)) return;
+  DistinctStacks live(static_cast<std::size_t>(state.range(0)));
+  rp::ProfilingConfig config;
+  config.peak_profile_growth = 0.1;
+  auto reading = std::make_shared<rp::MemorySnapshot>();
+  reading->heap_bytes = std::uint64_t{1} << 30;
+  const std::shared_ptr<const rp::MemorySnapshot> snapshot = reading;
+  const auto capture = [&] {
+    rp::PeakHeapRecorder recorder(config, std::chrono::seconds{1}, [&snapshot] { return snapshot; });
+    if (!recorder.check()) return std::string("no capture: " + recorder.status().last_error);
+    return std::to_string(recorder.latest()->profile->stacks.size());
+  };
+  (void)capture();  // warms the symbolizer
+  std::string outcome;
+  for (auto _ : state) {
+    outcome = capture();
+    if (outcome.starts_with("no capture")) {
+      state.SkipWithError(outcome.c_str());
+      return;
+    }
+  }
+  state.counters["stacks"] = std::stod(outcome);
+}
+BENCHMARK(BM_PeakCapture)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
 
 // The self-heap pass an observation adds (estimate_self_heap on the parsed profile, frame classes warm):
 // host stacks are walked whole, so this is its worst case per stack.

@@ -1,5 +1,6 @@
 // GET /metrics/memory/{snapshot,trend,leaks,allocations,health} and POST /metrics/memory/gc: the readers
 // serialize what the memory and profiling areas computed; gc calls the release action.
+#include "heap_over_time.hpp"
 #include "riptide/performance/core/features.hpp"
 #include "riptide/performance/http/http_error.hpp"
 #include "riptide/performance/http/query.hpp"
@@ -122,6 +123,7 @@ void add_memory_routes(Router& router, const std::shared_ptr<RouteContext>& cont
   router.add_route("GET", "/metrics/memory/allocations", read(&allocations), {.blocking = true});
   router.add_route("GET", "/metrics/memory/trend", read(&trend));
   router.add_route("GET", "/metrics/memory/health", read(&health));
+  add_memory_peak_route(router, context);
   router.add_route("POST", "/metrics/memory/gc", [context](const Request& request) { return gc(*context, request); },
                    {.sensitive = true, .blocking = true});
 }

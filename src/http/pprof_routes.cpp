@@ -1,7 +1,9 @@
 // GET /debug/pprof/heap and /debug/pprof/allocs (the shared heap profile in pprof's format, showing what is
-// in use or what was allocated), GET /debug/pprof/profile (a CPU
+// in use or what was allocated; heap?seconds=N the change over N seconds, heap_over_time.cpp), GET
+// /debug/pprof/peak (heap_over_time.cpp), GET /debug/pprof/profile (a CPU
 // profile, an action with its own cool-down) and GET/POST /debug/pprof/symbol (names of code addresses, the
 // protocol of Go's net/http/pprof that `pprof -symbolize=remote` speaks).
+#include "heap_over_time.hpp"
 #include "riptide/performance/core/features.hpp"
 #include "riptide/performance/http/http_error.hpp"
 #include "riptide/performance/http/query.hpp"
@@ -29,13 +31,18 @@ enum class HeapView { in_use, allocations };
 
 Response heap_profile(RouteContext& context, const Request& request, HeapView view) {
   const Query query = Query::parse(request.query());
-  query.allow_only({"gc", "debug", "symbolize"});  // gc and debug are accepted and ignored, as Go's handler does
-  const bool symbolize = query.integer("symbolize", 1, 0, 1) == 1;
-#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
-  if (!HeapProfilingControl::available()) {
-    throw HttpError::unavailable("heap profiling is off in this process: " + HeapProfilingControl::status().reason +
-                                 "; fix: " + HeapProfilingControl::status().fix);
+  // gc and debug are accepted and ignored, as Go's handler does; seconds (heap only) asks for a delta.
+  if (view == HeapView::in_use) {
+    query.allow_only({"gc", "debug", "symbolize", "seconds"});
+  } else {
+    query.allow_only({"gc", "debug", "symbolize"});
   }
+  const bool symbolize = query.integer("symbolize", 1, 0, 1) == 1;
+  if (query.get("seconds")) {
+    return heap_profile_delta(context, request, query.integer("seconds", 0, 1, kMaxHeapDeltaSeconds), symbolize);
+  }
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
+  require_heap_profiles(context);
   const PprofDefaultSample shown =
       view == HeapView::allocations ? PprofDefaultSample::alloc_space : PprofDefaultSample::inuse_space;
   if (view == HeapView::allocations && !HeapProfilingControl::status().accumulating) {
@@ -44,7 +51,6 @@ Response heap_profile(RouteContext& context, const Request& request, HeapView vi
         "with prof_accum:true (RIPTIDE_PERF_ENABLE_HEAP_PROFILING() sets it, or MALLOC_CONF=...,prof_accum:true)");
   }
   const auto& profiles = context.profiler->heap_profiles();
-  if (!profiles) throw HttpError::unavailable("heap profiles are off (profiling.enabled = false)");
   // The profile the leak detector took at most one leak interval ago (or a fresh one): one dump serves every
   // reader. X-Heap-Profile-Age-Seconds says how old it is.
   auto profile = profiles->get(shared_profile_max_age(context.profiler->config().profiling));
@@ -147,6 +153,7 @@ void add_pprof_routes(Router& router, const std::shared_ptr<RouteContext>& conte
   router.add_route("GET", "/debug/pprof/allocs",
                    [context](const Request& request) { return heap_profile(*context, request, HeapView::allocations); },
                    {.sensitive = true, .blocking = true});
+  add_pprof_peak_route(router, context);
   router.add_route("GET", "/debug/pprof/profile",
                    [context](const Request& request) { return cpu_profile(*context, request); },
                    {.sensitive = true, .blocking = true});

@@ -39,7 +39,8 @@ RouteContext::RouteContext(std::shared_ptr<MemoryProfiler> profiler_in, std::sha
       http(options_in.http.value_or(manager ? manager->config().http : profiler->config().http)),
       options(std::move(options_in)),
       gc_cooldown(seconds_to_duration(http.gc_cooldown_sec)),
-      cpu_cooldown(seconds_to_duration(options.cpu_profile_cooldown_sec)) {}
+      cpu_cooldown(seconds_to_duration(options.cpu_profile_cooldown_sec)),
+      heap_delta_cooldown(seconds_to_duration(options.heap_delta_cooldown_sec)) {}
 
 std::shared_ptr<const PerformanceState> RouteContext::performance_state() const {
   if (!manager) return nullptr;

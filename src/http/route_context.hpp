@@ -48,6 +48,7 @@ struct RouteContext {
   MemoryMetricsOptions options;
   Cooldown gc_cooldown;
   Cooldown cpu_cooldown;
+  Cooldown heap_delta_cooldown;  // GET /debug/pprof/heap?seconds=N
 
   // GET /debug/pprof/heap's and /allocs's encoded bodies for the shared profile they were written from:
   // polls between two dumps cost neither symbolization nor compression.
@@ -55,9 +56,10 @@ struct RouteContext {
     std::weak_ptr<const HeapProfile> profile;  // names the profile without keeping it alive
     std::string body;
   };
-  std::mutex pprof_mutex;  // pprof_heap, pprof_allocs
+  std::mutex pprof_mutex;  // pprof_heap, pprof_allocs, pprof_peak
   EncodedProfile pprof_heap;
   EncodedProfile pprof_allocs;
+  EncodedProfile pprof_peak;  // GET /debug/pprof/peak's, until a new peak replaces it
 };
 
 /// The route groups of MemoryMetricsRouter over one context (routes.hpp has the public ones).

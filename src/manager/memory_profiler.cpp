@@ -52,6 +52,12 @@ MemoryProfiler::MemoryProfiler(std::string session_id, const Config& config, con
     heap_profiles_ = std::make_shared<HeapProfileCache>(config_.profiling.dump_directory, clock);
     leak_detector_ = std::make_shared<LeakDetector>(config_.profiling, clock, nullptr, heap_profiles_, scheduler);
     allocation_analyzer_ = std::make_shared<AllocationAnalyzer>(config_.profiling, clock, nullptr, 20, heap_profiles_);
+    if (config_.profiling.peak_profile_growth > 0) {
+      // After every snapshot of the sampler (the same pace, on the same thread when a scheduler is given).
+      peak_recorder_ = std::make_shared<PeakHeapRecorder>(
+          config_.profiling, tracker_->options().sample_interval,
+          [tracker = tracker_.get()] { return tracker->latest(); }, scheduler);
+    }
   }
 #endif
 }
@@ -66,12 +72,18 @@ void MemoryProfiler::start_profiling() {
   if (leak_detector_ && HeapProfilingControl::available()) {
     leak_detector_->start();
   }
+  if (peak_recorder_ && HeapProfilingControl::available()) {
+    peak_recorder_->start();
+  }
 #endif
 }
 
 void MemoryProfiler::stop_profiling() noexcept {
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING          // compiled out, the profiling library (and these members) stay empty
+  if (peak_recorder_) peak_recorder_->stop();  // before the sampler whose snapshots it reads
+#endif
   tracker_->stop();
-#if RIPTIDE_PERF_HAS_MEMORY_PROFILING  // compiled out, the profiling library (and these members) stay empty
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
   if (leak_detector_) {
     try {
       leak_detector_->stop();
@@ -128,6 +140,27 @@ AllocationStats MemoryProfiler::get_allocation_stats() {
   stats.reason = RIPTIDE_PERF_HAS_MEMORY_PROFILING ? "allocation analysis is off (profiling.enabled = false)"
                                                    : "built without heap profiling (RIPTIDE_PERF_MEMORY_PROFILING=OFF)";
   return stats;
+}
+
+ProfilingResult<HeapProfileDelta> MemoryProfiler::take_heap_profile_delta(
+    [[maybe_unused]] std::chrono::nanoseconds duration, [[maybe_unused]] std::stop_token stop) {
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
+  if (heap_profiles_) {
+    return capture_heap_profile_delta(duration, config_.profiling.dump_directory, std::move(stop));
+  }
+  return ProfilingError{ProfilingErrorKind::unavailable, "heap profiles are off (profiling.enabled = false)",
+                        "set profiling.enabled = true", 0};
+#else
+  return ProfilingError{ProfilingErrorKind::unavailable, "heap profiles are compiled out",
+                        "build with RIPTIDE_PERF_MEMORY_PROFILING=ON", 0};
+#endif
+}
+
+std::shared_ptr<const PeakHeapProfile> MemoryProfiler::peak_heap_profile() const {
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
+  if (peak_recorder_) return peak_recorder_->latest();
+#endif
+  return nullptr;
 }
 
 std::shared_ptr<const MemorySnapshot> MemoryProfiler::latest_snapshot() {

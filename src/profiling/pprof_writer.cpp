@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "pprof_encoder.hpp"
 #include "riptide/performance/profiling/symbol_lookup.hpp"
 #include "riptide/performance/profiling/symbolizer.hpp"
 
@@ -18,7 +19,7 @@ namespace {
 // Field numbers of perftools.profiles.Profile (pprof's proto/profile.proto).
 namespace profile_field {
 constexpr protozero::pbf_tag_type kSampleType = 1, kSample = 2, kMapping = 3, kLocation = 4, kFunction = 5,
-                                  kStringTable = 6, kTimeNanos = 9, kPeriodType = 11, kPeriod = 12,
+                                  kStringTable = 6, kTimeNanos = 9, kDurationNanos = 10, kPeriodType = 11, kPeriod = 12,
                                   kDefaultSampleType = 14;
 }
 namespace value_type_field {
@@ -87,7 +88,12 @@ std::string gzip_compress(std::string_view data) {
   return out;
 }
 
-std::string write_pprof_heap_profile(const HeapProfile& profile, Symbolizer& symbolizer, const PprofOptions& options) {
+namespace detail {
+
+std::string encode_pprof_heap(const std::vector<PprofHeapSample>& samples, const PprofHeapHeader& header,
+                              Symbolizer& symbolizer, const PprofOptions& options) {
+  static const std::vector<MappedRegion> kNoMappings;
+  const std::vector<MappedRegion>& regions = header.mappings != nullptr ? *header.mappings : kNoMappings;
   StringTable strings;
   std::string buffer;
   protozero::pbf_writer writer(buffer);
@@ -110,7 +116,7 @@ std::string write_pprof_heap_profile(const HeapProfile& profile, Symbolizer& sym
     bool all_named = true, all_files = true, all_lines = true;
   };
   std::vector<MappingRef> mappings;
-  for (const auto& region : profile.mappings) {
+  for (const auto& region : regions) {
     if (!region.executable() || region.path.empty() || region.path.front() == '[') {
       continue;
     }
@@ -178,24 +184,22 @@ std::string write_pprof_heap_profile(const HeapProfile& profile, Symbolizer& sym
   };
 
   std::vector<std::uint64_t> ids;
-  for (const auto& stack : profile.stacks) {
-    if (stack.frames.empty()) {
+  for (const auto& sample : samples) {
+    const auto& frames = *sample.frames;
+    if (frames.empty()) {
       continue;
     }
-    std::size_t first = options.skip_allocator_frames ? first_caller_frame(stack.frames, symbolizer) : 0;
-    if (first == stack.frames.size()) {
-      first = stack.frames.size() - 1;
+    std::size_t first = options.skip_allocator_frames ? first_caller_frame(frames, symbolizer) : 0;
+    if (first == frames.size()) {
+      first = frames.size() - 1;
     }
     ids.clear();
-    for (std::size_t i = first; i < stack.frames.size(); ++i) {
-      ids.push_back(location_id(stack.frames[i]));
+    for (std::size_t i = first; i < frames.size(); ++i) {
+      ids.push_back(location_id(frames[i]));
     }
-    const auto counts = unbias(stack.sampled, profile.sample_period);
-    const std::int64_t values[4] = {rounded(counts.alloc_objects), rounded(counts.alloc_bytes),
-                                    rounded(counts.live_objects), rounded(counts.live_bytes)};
-    protozero::pbf_writer sample(writer, profile_field::kSample);
-    sample.add_packed_uint64(sample_field::kLocationId, ids.begin(), ids.end());
-    sample.add_packed_int64(sample_field::kValue, std::begin(values), std::end(values));
+    protozero::pbf_writer sample_writer(writer, profile_field::kSample);
+    sample_writer.add_packed_uint64(sample_field::kLocationId, ids.begin(), ids.end());
+    sample_writer.add_packed_int64(sample_field::kValue, sample.values.begin(), sample.values.end());
   }
   symbolizer.trim();
 
@@ -222,11 +226,13 @@ std::string write_pprof_heap_profile(const HeapProfile& profile, Symbolizer& sym
   buffer.append(locations_buffer);  // repeated fields may appear in any order on the wire
   buffer.append(functions_buffer);
 
-  writer.add_int64(
-      profile_field::kTimeNanos,
-      std::chrono::duration_cast<std::chrono::nanoseconds>(profile.captured_at.time_since_epoch()).count());
+  writer.add_int64(profile_field::kTimeNanos,
+                   std::chrono::duration_cast<std::chrono::nanoseconds>(header.time.time_since_epoch()).count());
+  if (header.duration > std::chrono::nanoseconds{0}) {
+    writer.add_int64(profile_field::kDurationNanos, header.duration.count());
+  }
   value_type(profile_field::kPeriodType, "space", "bytes");
-  writer.add_int64(profile_field::kPeriod, static_cast<std::int64_t>(profile.sample_period));
+  writer.add_int64(profile_field::kPeriod, static_cast<std::int64_t>(header.sample_period));
   writer.add_int64(
       profile_field::kDefaultSampleType,
       strings.index(options.default_sample == PprofDefaultSample::alloc_space ? "alloc_space" : "inuse_space"));
@@ -234,6 +240,22 @@ std::string write_pprof_heap_profile(const HeapProfile& profile, Symbolizer& sym
     writer.add_string(profile_field::kStringTable, text);
   }
   return options.gzip ? gzip_compress(buffer) : buffer;
+}
+
+}  // namespace detail
+
+std::string write_pprof_heap_profile(const HeapProfile& profile, Symbolizer& symbolizer, const PprofOptions& options) {
+  std::vector<detail::PprofHeapSample> samples;
+  samples.reserve(profile.stacks.size());
+  for (const auto& stack : profile.stacks) {
+    const auto counts = unbias(stack.sampled, profile.sample_period);
+    samples.push_back({.frames = &stack.frames,
+                       .values = {rounded(counts.alloc_objects), rounded(counts.alloc_bytes),
+                                  rounded(counts.live_objects), rounded(counts.live_bytes)}});
+  }
+  return detail::encode_pprof_heap(
+      samples, {.sample_period = profile.sample_period, .time = profile.captured_at, .mappings = &profile.mappings},
+      symbolizer, options);
 }
 
 #if RIPTIDE_PERF_HAS_FLAMEGRAPH

@@ -126,3 +126,64 @@ TEST(DashboardAssets, StaticReportDrawsChartsAndTablesInChromium) {
   EXPECT_GT(std::atoi(riptide::test::attribute_of(dom, "flamegraph", "data-frames").c_str()), 2);
   EXPECT_NE(dom.find("class=\"frame leak\""), std::string::npos) << "leaking frame not highlighted";
 }
+
+// The memory-over-time panels in a real browser, from a report's data: the peak's sites with its time and
+// size, the diff of the current heap against the peak (red grew, green shrank, per allocating function,
+// runtime frames skipped) and a delta's signed changes.
+TEST(DashboardAssets, StaticReportShowsThePeakTheDiffAndTheDelta) {
+  if (riptide::test::chromium_path().empty()) GTEST_SKIP() << "chromium not installed (RIPTIDE_PERF_TEST_CHROMIUM)";
+  nlohmann::json data;
+  data["/metrics/memory/snapshot"] = {{"timestamp", "2026-01-01T10:00:19Z"}, {"heap_bytes", 49'500'000}};
+  data["/metrics/memory/peak"] = {{"basis", "heap"},
+                                  {"recorder", {{"captures", 3}, {"next_capture_above_bytes", 110'000'000}}},
+                                  {"peak",
+                                   {{"observed_at", "2026-01-01T10:00:07.250Z"},
+                                    {"heap_bytes", 100'000'000},
+                                    {"rss_bytes", 130'000'000},
+                                    {"capture_number", 3},
+                                    {"top_sites",
+                                     {{{"location", "build_page_index (examples/scraper_demo.cpp:88)"},
+                                       {"function_full", "build_page_index(unsigned long)"},
+                                       {"inuse_bytes", 67'108'864},
+                                       {"size_error_bytes", 1'000'000},
+                                       {"share_percent", 71.5}}}}}}};
+  // The peak held the index; now it is gone and the parser's buffers grew. std:: frames are runtime code:
+  // the vector growth is charged to its caller.
+  data["peak_folded"] =
+      "main;build_page_index(unsigned long);std::vector<char>::_M_realloc_insert(char const&);operator new(unsigned "
+      "long) 67108864\nmain;parse_html(std::string const&) 1000000\n";
+  data["flamegraph_folded"] =
+      "main;parse_html(std::string const&) 9000000\nmain;build_page_index(unsigned long) 4096\n";
+  data["delta_folded"] = "main;parse_html(std::string const&) 8000000\nmain;drop_cache_entries() -3000000\n";
+  data["delta_seconds"] = 10;
+
+  const auto file = std::filesystem::path{std::getenv("RIPTIDE_PERF_BINARY_DIR")} / "dashboard_peak_test.html";
+  std::ofstream{file} << http::render_static_dashboard(data.dump(), "peak test");
+  const std::string dom = riptide::test::run_chromium("file://" + file.string(), "--dump-dom", 3000);
+  ASSERT_FALSE(dom.empty()) << "chromium printed nothing";
+
+  const std::string peak = riptide::test::element_of(dom, "peak-table", "table");
+  EXPECT_NE(peak.find("build_page_index (examples/scraper_demo.cpp:88)"), std::string::npos) << peak;
+  EXPECT_NE(peak.find("64.0 MiB"), std::string::npos) << peak;
+  EXPECT_NE(peak.find("71.5 %"), std::string::npos) << peak;
+  const std::string summary = riptide::test::element_of(dom, "peak-summary", "p");
+  EXPECT_NE(summary.find("2026-01-01T10:00:07.250Z"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("heap 95.4 MiB"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("RSS 124 MiB"), std::string::npos) << summary;
+
+  const std::string diff = riptide::test::element_of(dom, "diff-table", "table");
+  // The index shrank by what the peak held (minus the 4 KiB left) and is green; the parser grew and is red.
+  const auto index_row = diff.find(">build_page_index<");
+  const auto parser_row = diff.find(">parse_html<");
+  ASSERT_NE(index_row, std::string::npos) << diff;
+  ASSERT_NE(parser_row, std::string::npos) << diff;
+  EXPECT_LT(index_row, parser_row) << "largest change first";
+  EXPECT_NE(diff.find("class=\"num shrank\">-64.0 MiB"), std::string::npos) << diff;
+  EXPECT_NE(diff.find("class=\"num grew\">+7.6 MiB"), std::string::npos) << diff;
+  EXPECT_EQ(diff.find("_M_realloc_insert"), std::string::npos) << "runtime frames are not sites: " << diff;
+
+  const std::string delta = riptide::test::element_of(dom, "delta-table", "table");
+  EXPECT_NE(delta.find("class=\"num grew\">+7.6 MiB"), std::string::npos) << delta;
+  EXPECT_NE(delta.find("class=\"num shrank\">-2.9 MiB"), std::string::npos) << delta;
+  EXPECT_NE(riptide::test::element_of(dom, "delta-note", "p").find("Over 10 s"), std::string::npos);
+}

@@ -222,7 +222,7 @@
   // ---------------------------------------------------------------------------------------------------
   // Panels
 
-  const state = { leakLocations: [], flameRoot: null, flameZoom: null };
+  const state = { leakLocations: [], flameRoot: null, flameZoom: null, heap: null, mark: null };
 
   function renderTrend(trend) {
     const points = trend && Array.isArray(trend.data_points) ? trend.data_points : [];
@@ -427,8 +427,10 @@
     return root;
   }
 
-  // Minimal protobuf reader for pprof's profile.proto (only the fields a flame graph needs).
-  function parsePprof(bytes) {
+  // Minimal protobuf reader for pprof's profile.proto (only the fields the views need): the sample types'
+  // names and every sample as its function names (leaf first) and its values, signed (delta profiles
+  // have negative in-use values).
+  function decodePprof(bytes) {
     let pos = 0;
     const varint = (buf, p) => {
       let result = 0, shift = 0, b;
@@ -478,12 +480,10 @@
         functions.set(fn.id, fn);
       }
     });
-    let index = sampleTypes.findIndex((t) => strings[t.type] === 'inuse_space');
-    if (index < 0) index = sampleTypes.length - 1;
-    const lines = [];
+    // Values are varints: two's complement of a negative int64 reads as a number near 2^64.
+    const signed = (v) => (v >= 9223372036854775808 ? v - 18446744073709551616 : v);
+    const decoded = { types: sampleTypes.map((t) => strings[t.type]), samples: [] };
     for (const s of samples) {
-      const value = s.values[index];
-      if (!(value > 0)) continue;
       const names = [];
       for (const id of s.locs) {
         const loc = locations.get(id);
@@ -492,10 +492,132 @@
         if (!fns.length) names.push('0x?');
         for (const fid of fns) names.push(strings[(functions.get(fid) || {}).name] || '?');
       }
-      names.reverse();  // leaf first in pprof; root first in folded stacks
-      lines.push(names.join(';') + ' ' + value);
+      decoded.samples.push({ names, values: s.values.map(signed) });
+    }
+    return decoded;
+  }
+
+  function valueIndex(decoded, type) {
+    const index = decoded.types.indexOf(type);
+    return index >= 0 ? index : decoded.types.length - 1;
+  }
+
+  function parsePprof(decoded) {
+    const index = valueIndex(decoded, 'inuse_space');
+    const lines = [];
+    for (const s of decoded.samples) {
+      const value = s.values[index];
+      if (!(value > 0)) continue;
+      lines.push(s.names.slice().reverse().join(';') + ' ' + value);  // leaf first in pprof; root first folded
     }
     return parseFolded(lines.join('\n'));
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Per-site views (peak, diff, delta): a stack is charged to its first frame, from the leaf, that is not
+  // runtime code, as the library's own reports do (docs/profiling.md, "Attribution").
+
+  const RUNTIME_PREFIXES = ['std::', '__gnu_cxx::', '__cxxabiv1::', '__cxa_', 'operator new', 'operator delete',
+                            'je_', '__libc_', 'riptide::performance::'];
+  const C_ALLOCATORS = new Set(['malloc', 'calloc', 'realloc', 'free', 'posix_memalign', 'aligned_alloc',
+                                'memalign', 'valloc', 'pvalloc', 'strdup', 'strndup', 'reallocarray', 'mallocx',
+                                'rallocx', 'xallocx', 'sdallocx', 'dallocx']);
+
+  // "void std::vector<int>::push_back(int const&)" -> "std::vector<int>::push_back": no return type, no
+  // parameters (the first '(' outside template brackets ends the name).
+  function bareName(name) {
+    let depth = 0, end = name.length, start = 0;
+    for (let i = 0; i < name.length; ++i) {
+      const c = name[i];
+      if (c === '<') ++depth; else if (c === '>') --depth;
+      else if (c === ' ' && depth === 0 && name.slice(0, i).indexOf('(') < 0 && !name.startsWith('operator')) start = i + 1;
+      else if (c === '(' && depth === 0 && i > start) { end = i; break; }
+    }
+    return name.slice(start, end);
+  }
+
+  function isRuntime(name) {
+    const bare = bareName(name);
+    return C_ALLOCATORS.has(bare) || RUNTIME_PREFIXES.some((p) => bare.startsWith(p));
+  }
+
+  function siteOf(leafFirst) {
+    for (const name of leafFirst) if (!isRuntime(name)) return bareName(name);
+    return leafFirst.length ? bareName(leafFirst[leafFirst.length - 1]) : '?';
+  }
+
+  // Map site -> summed value of `type` over the samples of a decoded profile.
+  function sitesOf(decoded, type) {
+    const index = decoded.types.indexOf(type);
+    const sites = new Map();
+    if (index < 0) return sites;  // a report's folded stacks carry one type
+    for (const s of decoded.samples) {
+      const site = siteOf(s.names);
+      sites.set(site, (sites.get(site) || 0) + (s.values[index] || 0));
+    }
+    return sites;
+  }
+
+  // Folded stacks ("root;...;leaf value", signed) as a decoded profile with one sample type.
+  function decodeFolded(textBody, type) {
+    const decoded = { types: [type], samples: [] };
+    for (const line of String(textBody || '').split('\n')) {
+      const at = line.lastIndexOf(' ');
+      const value = Number(line.slice(at + 1));
+      if (at <= 0 || !isFinite(value)) continue;
+      decoded.samples.push({ names: line.slice(0, at).split(';').reverse(), values: [value] });
+    }
+    return decoded;
+  }
+
+  function changeCell(bytes) {
+    return [(bytes > 0 ? '+' : '') + fmtBytes(bytes), 'num ' + (bytes > 0 ? 'grew' : bytes < 0 ? 'shrank' : '')];
+  }
+
+  function renderPeak(body) {
+    if (!body) return;
+    const peak = body.peak;
+    if (!peak) {
+      text('peak-summary', body.reason || 'no peak profile yet');
+      fillTable('peak-table', [], 'no peak profile yet');
+      return;
+    }
+    const rss = num(peak.rss_bytes) !== undefined ? ', RSS ' + fmtBytes(peak.rss_bytes) : '';
+    text('peak-summary', 'Peak at ' + String(peak.observed_at || '?') + ': heap ' + fmtBytes(peak.heap_bytes) + rss +
+         ' (capture ' + fmtNumber(peak.capture_number) + '; the next above ' +
+         fmtBytes(pick(body, 'recorder.next_capture_above_bytes')) + ').');
+    const rows = (peak.top_sites || []).slice(0, 15).map((site) => [
+      [String(site.location || '?'), 'loc', siteTitle(site)], [fmtEstimate(site.inuse_bytes, site.size_error_bytes), 'num'],
+      [num(site.share_percent) !== undefined ? site.share_percent.toFixed(1) + ' %' : '–', 'num']]);
+    fillTable('peak-table', rows, 'no sites in the peak profile');
+  }
+
+  function renderDiff(base, current, baseName) {
+    if (!base || !current) return;
+    const before = sitesOf(base, 'inuse_space'), after = sitesOf(current, 'inuse_space');
+    const names = new Set([...before.keys(), ...after.keys()]);
+    const rows = [];
+    for (const name of names) {
+      const b = before.get(name) || 0, a = after.get(name) || 0;
+      if (Math.round(a - b) !== 0) rows.push({ name, b, a, change: a - b });
+    }
+    rows.sort((x, y) => Math.abs(y.change) - Math.abs(x.change));
+    fillTable('diff-table', rows.slice(0, 20).map((r) => [[r.name, 'loc'], [fmtBytes(r.b), 'num'], [fmtBytes(r.a), 'num'],
+                                                          changeCell(r.change)]), 'no difference');
+    text('diff-note', 'Base: ' + baseName + '. ' + rows.length + ' functions changed.');
+  }
+
+  function renderDelta(decoded, seconds) {
+    if (!decoded) return;
+    const inUse = sitesOf(decoded, 'inuse_space'), allocated = sitesOf(decoded, 'alloc_space');
+    const rows = Array.from(inUse.entries()).map(([name, change]) => ({ name, change, allocated: allocated.get(name) || 0 }));
+    rows.sort((x, y) => Math.abs(y.change) - Math.abs(x.change) || y.allocated - x.allocated);
+    fillTable('delta-table', rows.slice(0, 20).map((r) => [[r.name, 'loc'], changeCell(r.change),
+                                                           [fmtBytes(r.allocated), 'num']]), 'nothing changed');
+    let total = 0;
+    for (const r of rows) total += r.change;
+    text('delta-note', 'Over ' + seconds + ' s the heap profile changed by ' + (total > 0 ? '+' : '') + fmtBytes(total) +
+         ' (sampled estimate; negative: freed).');
   }
 
   function frameColor(name) {
@@ -572,6 +694,46 @@
     return body;
   }
 
+  async function fetchPprof(path) {
+    const response = await fetch(path, { cache: 'no-store' });
+    if (!response.ok) {
+      const body = await response.json().catch(() => null);
+      throw new Error(body && body.error ? body.error.message : String(response.status));
+    }
+    let bytes = new Uint8Array(await response.arrayBuffer());
+    // pprof profiles are gzipped protobuf; the browser's own gunzip unpacks them.
+    if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+      const unzipped = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+      bytes = new Uint8Array(await new Response(unzipped).arrayBuffer());
+    }
+    return decodePprof(bytes);
+  }
+
+  async function loadDiff() {
+    const useMark = $('diff-base').value === 'mark';
+    if (useMark && !state.mark) { text('diff-note', 'No marked heap profile yet: mark the current heap first.'); return; }
+    try {
+      const base = useMark ? state.mark.profile : await fetchPprof('/debug/pprof/peak');
+      renderDiff(base, state.heap, useMark ? 'the heap profile marked at ' + state.mark.at : 'the peak profile');
+    } catch (e) {
+      text('diff-note', 'Diff unavailable: ' + e.message);
+    }
+  }
+
+  async function takeDelta() {
+    const seconds = Math.max(1, Math.min(300, Math.round(Number($('delta-seconds').value) || 10)));
+    const button = $('delta-run');
+    button.disabled = true;
+    text('delta-note', 'Taking a delta over ' + seconds + ' s…');
+    try {
+      renderDelta(await fetchPprof('/debug/pprof/heap?seconds=' + seconds), seconds);
+    } catch (e) {
+      text('delta-note', 'Delta unavailable: ' + e.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   async function loadFlame() {
     // Folded stacks when the library offers them as text; otherwise decode the pprof heap profile.
     for (const path of ['/metrics/memory/flamegraph', '/debug/pprof/heap?format=folded']) {
@@ -582,18 +744,8 @@
       } catch (e) { /* try the next source */ }
     }
     try {
-      const response = await fetch('/debug/pprof/heap', { cache: 'no-store' });
-      if (!response.ok) {
-        const body = await response.json().catch(() => null);
-        throw new Error(body && body.error ? body.error.message : String(response.status));
-      }
-      let bytes = new Uint8Array(await response.arrayBuffer());
-      // pprof profiles are gzipped protobuf; the browser's own gunzip unpacks them.
-      if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
-        const unzipped = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
-        bytes = new Uint8Array(await new Response(unzipped).arrayBuffer());
-      }
-      renderFlame(parsePprof(bytes), '/debug/pprof/heap (inuse_space)');
+      state.heap = await fetchPprof('/debug/pprof/heap');
+      renderFlame(parsePprof(state.heap), '/debug/pprof/heap (inuse_space)');
     } catch (e) {
       text('flame-note', 'Flame graph unavailable: ' + e.message);
     }
@@ -632,6 +784,8 @@
     await poll('/metrics/memory/leaks', renderLeaks);
     await poll('/metrics/memory/allocations', renderAllocations);
     await loadFlame();
+    await poll('/metrics/memory/peak', renderPeak);
+    await loadDiff();
   }
 
   function renderStatic(data) {
@@ -646,6 +800,15 @@
     renderTrend(data['/metrics/memory/trend']);
     if (typeof data.flamegraph_folded === 'string') renderFlame(parseFolded(data.flamegraph_folded), 'report');
     else text('flame-note', 'No heap profile in this report.');
+    renderPeak(data['/metrics/memory/peak']);
+    // A report carries folded stacks: the peak's and the current heap's for the diff, a delta's (signed).
+    if (typeof data.peak_folded === 'string' && typeof data.flamegraph_folded === 'string') {
+      renderDiff(decodeFolded(data.peak_folded, 'inuse_space'), decodeFolded(data.flamegraph_folded, 'inuse_space'),
+                 'the peak profile');
+    }
+    if (typeof data.delta_folded === 'string') {
+      renderDelta(decodeFolded(data.delta_folded, 'inuse_space'), pick(data, 'delta_seconds') || '?');
+    }
     text('updated', data.generated_at || fmtClock(now));
   }
 
@@ -658,9 +821,18 @@
               (v) => fmtNumber(v, 0) + ' ms');
     makeChart('chart-throughput', [{ label: 'pages/s', color: COLORS.pps }], (v) => fmtNumber(v, 1));
     if (STATIC) {
+      for (const id of ['diff-mark', 'delta-run', 'diff-base']) if ($(id)) $(id).disabled = true;  // no server
       renderStatic(STATIC);
       return;
     }
+    $('delta-run').addEventListener('click', takeDelta);
+    $('diff-base').addEventListener('change', loadDiff);
+    $('diff-mark').addEventListener('click', () => {
+      if (!state.heap) { text('diff-note', 'No heap profile loaded yet.'); return; }
+      state.mark = { profile: state.heap, at: fmtClock(Date.now()) };
+      $('diff-base').value = 'mark';
+      loadDiff();
+    });
     let fastBusy = false, slowBusy = false;
     const fast = async () => { if (fastBusy) return; fastBusy = true; try { await fastRound(); } finally { fastBusy = false; } };
     const slow = async () => { if (slowBusy) return; slowBusy = true; try { await slowRound(); } finally { slowBusy = false; } };

@@ -47,6 +47,8 @@ struct MemoryMetricsOptions {
   std::vector<std::function<void(PrometheusWriter&)>> prometheus_collectors;
   /// Minimum time between CPU profiles (after the previous one ends).
   double cpu_profile_cooldown_sec = 1.0;
+  /// Minimum time between heap profile deltas (GET /debug/pprof/heap?seconds=N, after the previous one ends).
+  double heap_delta_cooldown_sec = 1.0;
 };
 
 class MemoryMetricsRouter : public Router {

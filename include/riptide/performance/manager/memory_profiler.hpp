@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 
 #include "riptide/performance/core/clock.hpp"
@@ -20,7 +21,9 @@
 #include "riptide/performance/memory/memory_snapshot.hpp"
 #include "riptide/performance/memory/memory_tracker.hpp"
 #include "riptide/performance/profiling/allocation_analyzer.hpp"
+#include "riptide/performance/profiling/heap_profile_delta.hpp"
 #include "riptide/performance/profiling/leak_detector.hpp"
+#include "riptide/performance/profiling/peak_heap_profile.hpp"
 #include "riptide/performance/profiling/self_heap.hpp"
 
 namespace riptide::performance {
@@ -90,6 +93,18 @@ class MemoryProfiler {
   /// The heap profile shared by leak detection, allocation analysis and /debug/pprof/heap; null when heap
   /// profiling is compiled out or disabled.
   [[nodiscard]] std::shared_ptr<HeapProfileCache> heap_profiles() const noexcept { return heap_profiles_; }
+  /// The action behind GET /debug/pprof/heap?seconds=N: a fresh heap profile now, another after `duration`,
+  /// and their difference (heap_profile_delta.hpp). Blocks for `duration`; `stop` ends the wait early
+  /// (`interrupted`). Unavailable, with the reason, when heap profiling is off or compiled out.
+  [[nodiscard]] ProfilingResult<HeapProfileDelta> take_heap_profile_delta(std::chrono::nanoseconds duration,
+                                                                          std::stop_token stop = {});
+  /// The heap profile taken at the highest heap the sampler has seen (peak_heap_profile.hpp): captured on the
+  /// sampler's thread while profiling runs, each time the heap rises above the last one by
+  /// profiling.peak_profile_growth. Null before the first capture.
+  [[nodiscard]] std::shared_ptr<const PeakHeapProfile> peak_heap_profile() const;
+  /// The recorder behind peak_heap_profile(); null when heap profiling is compiled out or disabled, or
+  /// profiling.peak_profile_growth is 0.
+  [[nodiscard]] std::shared_ptr<PeakHeapRecorder> peak_recorder() const noexcept { return peak_recorder_; }
 
   [[nodiscard]] MemoryTracker& tracker() noexcept { return *tracker_; }
   [[nodiscard]] const MemoryTracker& tracker() const noexcept { return *tracker_; }
@@ -106,6 +121,7 @@ class MemoryProfiler {
   std::shared_ptr<HeapProfileCache> heap_profiles_;
   std::shared_ptr<LeakDetector> leak_detector_;
   std::shared_ptr<AllocationAnalyzer> allocation_analyzer_;
+  std::shared_ptr<PeakHeapRecorder> peak_recorder_;  // reads tracker_: declared after it, stopped first
 };
 
 }  // namespace riptide::performance

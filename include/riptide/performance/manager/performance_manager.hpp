@@ -225,6 +225,12 @@ class PerformanceManager {
   [[nodiscard]] CpuProfileResult take_cpu_profile(std::chrono::nanoseconds duration) {
     return CpuProfiler::profile(duration);
   }
+  /// What changed on the heap over `duration`: two fresh heap profiles and their difference
+  /// (MemoryProfiler::take_heap_profile_delta; GET /debug/pprof/heap?seconds=N). Blocks for `duration`.
+  [[nodiscard]] ProfilingResult<HeapProfileDelta> take_heap_profile_delta(std::chrono::nanoseconds duration,
+                                                                          std::stop_token stop = {}) {
+    return profiler_.take_heap_profile_delta(duration, std::move(stop));
+  }
 
 #if RIPTIDE_PERF_HAS_CACHE
   /// The manager's two-level cache, built from [cache] and [redis] (null when cache.enabled is false).

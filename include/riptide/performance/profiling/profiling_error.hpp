@@ -15,6 +15,7 @@ enum class ProfilingErrorKind {
   io,                ///< the private temporary file could not be created, read or removed
   parse,             ///< the heap dump text is not valid heap_v2
   invalid_argument,  ///< a caller-supplied value was out of range
+  interrupted,       ///< the caller asked to stop while the operation waited (a server shutting down)
 };
 
 struct ProfilingError {
