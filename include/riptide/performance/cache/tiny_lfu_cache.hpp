@@ -19,8 +19,8 @@
 // The components live in their own headers, each in namespace cache_detail (not public API): the frequency
 // sketch (frequency_sketch.hpp), reader stripes (reader_stripe.hpp), read buffers (read_buffer.hpp), grace
 // periods (reclamation.hpp), nodes (cache_node.hpp), their access-order deques (access_order_deque.hpp), the
-// node table (node_table.hpp) and the shard that combines them under one lock (cache_shard.hpp). This header
-// is the public facade; include it, not them.
+// node table (node_table.hpp), the hill climber that sizes the window (window_climber.hpp) and the shard that
+// combines them under one lock (cache_shard.hpp). This header is the public facade; include it, not them.
 
 #include <time.h>
 
