@@ -1,27 +1,26 @@
 // Replays a block-access trace (ARC paper format: "start count ignored request" per line, zstd-compressed)
 // through TinyLfuCache and through an exact LRU of the same capacity, and prints one JSON object per
-// policy: {"policy":…,"capacity":…,"accesses":…,"hit_ratio":…}.
+// policy and capacity: {"policy":…,"capacity":…,"accesses":…,"hit_ratio":…}.
 //
 //   cache_trace_replay --trace ../shared/traces/OLTP.lis.zst --capacity 1000 [--capacity 2000 ...]
 //
 // Each access is get(key), and put(key) after a miss: what a read-through cache in front of a store does.
-// The cache runs with its defaults (adaptive window); nothing is tuned per trace.
+// "w-tinylfu" is the cache with its defaults (adaptive window); nothing is tuned per trace. Beside it,
+// "w-tinylfu-best-fixed" is the best of the same cache with the window fixed at each share of
+// window_sweep::kFixedWindowShares (all of them listed under "fixed"), so any trace shows how close the
+// adaptive window comes. The hash seed is pinned: runs repeat exactly.
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <list>
-#include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "riptide/performance/cache/tiny_lfu_cache.hpp"
+#include "window_sweep.hpp"
 
-namespace rp = riptide::performance;
+namespace ws = riptide::performance::window_sweep;
 
 namespace {
 
@@ -36,87 +35,7 @@ namespace {
   std::exit(2);
 }
 
-std::vector<std::uint64_t> read_trace(const std::string& path) {
-  const bool compressed = path.size() > 4 && path.compare(path.size() - 4, 4, ".zst") == 0;
-  std::string quoted = "'";
-  for (char c : path) {
-    if (c == '\'') {
-      quoted += "'\\''";
-    } else {
-      quoted += c;
-    }
-  }
-  quoted += "'";
-  FILE* input = compressed ? ::popen(("zstd -dc -- " + quoted).c_str(), "r") : std::fopen(path.c_str(), "r");
-  if (input == nullptr) usage(("cannot open " + path).c_str());
-  std::vector<std::uint64_t> accesses;
-  char line[512];
-  std::size_t line_number = 0;
-  while (std::fgets(line, sizeof(line), input) != nullptr) {
-    ++line_number;
-    char* end = nullptr;
-    const unsigned long long start = std::strtoull(line, &end, 10);
-    if (end == line) continue;  // blank or comment line
-    char* count_end = nullptr;
-    const unsigned long long count = std::strtoull(end, &count_end, 10);
-    if (count_end == end) {
-      std::fprintf(stderr, "cache_trace_replay: %s:%zu: expected '<start> <count> ...'\n", path.c_str(), line_number);
-      std::exit(1);
-    }
-    for (unsigned long long i = 0; i < count; ++i) accesses.push_back(start + i);
-  }
-  const int status = compressed ? ::pclose(input) : std::fclose(input);
-  if (status != 0) usage(("reading " + path + " failed (is zstd installed?)").c_str());
-  if (accesses.empty()) usage(("no accesses in " + path).c_str());
-  return accesses;
-}
-
-double replay_lru(const std::vector<std::uint64_t>& accesses, std::uint64_t capacity) {
-  std::list<std::uint64_t> order;  // front = most recent
-  std::unordered_map<std::uint64_t, std::list<std::uint64_t>::iterator> index;
-  index.reserve(capacity * 2);
-  std::uint64_t hits = 0;
-  for (const std::uint64_t key : accesses) {
-    auto found = index.find(key);
-    if (found != index.end()) {
-      ++hits;
-      order.splice(order.begin(), order, found->second);
-      continue;
-    }
-    if (index.size() >= capacity) {
-      index.erase(order.back());
-      order.pop_back();
-    }
-    order.push_front(key);
-    index.emplace(key, order.begin());
-  }
-  return static_cast<double>(hits) / static_cast<double>(accesses.size());
-}
-
-double replay_tinylfu(const std::vector<std::uint64_t>& accesses, std::uint64_t capacity, rp::L1CacheStats& stats) {
-  rp::TinyLfuCache<std::uint64_t, std::uint64_t>::Options options;
-  options.max_weight = capacity;
-  rp::TinyLfuCache<std::uint64_t, std::uint64_t> cache(options);
-  std::uint64_t hits = 0;
-  for (const std::uint64_t key : accesses) {
-    if (cache.get(key)) {
-      ++hits;
-    } else {
-      cache.put(key, key);
-    }
-  }
-  stats = cache.stats();
-  return static_cast<double>(hits) / static_cast<double>(accesses.size());
-}
-
-void print(const char* policy, std::uint64_t capacity, std::size_t accesses, double hit_ratio,
-           const rp::L1CacheStats* stats) {
-  nlohmann::json line{{"policy", policy}, {"capacity", capacity}, {"accesses", accesses}, {"hit_ratio", hit_ratio}};
-  if (stats != nullptr) {
-    line["shards"] = stats->shards;
-    line["final_window_share"] =
-        static_cast<double>(stats->window_max_weight) / static_cast<double>(std::max<std::uint64_t>(1, capacity));
-  }
+void print(const nlohmann::json& line) {
   std::printf("%s\n", line.dump().c_str());
   std::fflush(stdout);
 }
@@ -151,14 +70,39 @@ int main(int argc, char** argv) {
     }
   }
   if (trace.empty() || capacities.empty()) usage("--trace and --capacity are required");
-  const auto accesses = read_trace(trace);
+  const auto read = ws::read_arc_trace(trace);
+  if (!read) usage(("cannot read " + trace + " (missing, empty, or a .zst file without zstd installed)").c_str());
+  const std::vector<std::uint64_t>& accesses = *read;
   for (const std::uint64_t capacity : capacities) {
+    const nlohmann::json common{{"capacity", capacity}, {"accesses", accesses.size()}};
     if (policy != "lru") {
-      rp::L1CacheStats stats;
-      const double ratio = replay_tinylfu(accesses, capacity, stats);
-      print("w-tinylfu", capacity, accesses.size(), ratio, &stats);
+      const ws::WindowComparison windows = ws::compare_windows(accesses, capacity);
+      nlohmann::json adaptive = common;
+      adaptive["policy"] = "w-tinylfu";
+      adaptive["hit_ratio"] = windows.adaptive.hit_ratio;
+      adaptive["shards"] = windows.adaptive.shards;
+      adaptive["final_window_share"] = windows.adaptive.final_window_share;
+      print(adaptive);
+      nlohmann::json best = common;
+      best["policy"] = "w-tinylfu-best-fixed";
+      best["hit_ratio"] = windows.best_fixed.hit_ratio;
+      best["window_share"] = windows.best_fixed.window_share;
+      best["adaptive_to_best"] = windows.adaptive_to_best();
+      nlohmann::json fixed = nlohmann::json::object();
+      for (const ws::FixedWindowResult& result : windows.fixed) {
+        char share[16];
+        std::snprintf(share, sizeof(share), "%g", result.window_share);
+        fixed[share] = result.hit_ratio;
+      }
+      best["fixed"] = fixed;
+      print(best);
     }
-    if (policy != "tinylfu") print("lru", capacity, accesses.size(), replay_lru(accesses, capacity), nullptr);
+    if (policy != "tinylfu") {
+      nlohmann::json lru = common;
+      lru["policy"] = "lru";
+      lru["hit_ratio"] = ws::replay_lru(accesses, capacity);
+      print(lru);
+    }
   }
   return 0;
 }

@@ -23,6 +23,7 @@
 #include "riptide/performance/cache/read_buffer.hpp"
 #include "riptide/performance/cache/reader_stripe.hpp"
 #include "riptide/performance/cache/reclamation.hpp"
+#include "riptide/performance/cache/window_climber.hpp"
 
 namespace riptide::performance::cache_detail {
 
@@ -44,12 +45,10 @@ struct CacheShard {
 
   CacheShard(std::uint64_t max, std::uint64_t expected_entries, bool size_sketch_now, double window_share,
              bool adaptive_window, std::uint64_t seed)
-      : max_weight(max), adaptive(adaptive_window), rng(seed | 1) {
+      : max_weight(max), adaptive(adaptive_window), rng(seed | 1), climber(max, expected_entries) {
     window_max = std::min<std::uint64_t>(max, static_cast<std::uint64_t>(std::llround(window_share * max)));
     if (window_max == 0 && max > 1) window_max = 1;
     protected_max = static_cast<std::uint64_t>(0.8 * static_cast<double>(max - window_max));
-    step = -kStepPercent * static_cast<double>(max);
-    sample_size = std::max<std::uint64_t>(kMinSample, kSampleFactor * std::min<std::uint64_t>(max, expected_entries));
     // An entry-bounded shard knows its entry count and sizes the sketch once. A weighed one (bytes) only
     // guesses, so its sketch starts small and doubles with the resident count (memory follows use).
     sketch_entries = size_sketch_now ? expected_entries : std::min<std::uint64_t>(expected_entries, 256);
@@ -82,26 +81,13 @@ struct CacheShard {
   std::uint64_t rng;
   // Unlinked nodes and replaced tables waiting for grace periods.
   Retirement<Node, Table> retirement;
-  // Hill climber.
-  std::uint64_t sample_hits = 0;
-  std::uint64_t sample_misses = 0;
-  std::uint64_t sample_size = 0;
-  double previous_hit_rate = 0.0;
-  double step = 0.0;
+  WindowClimber climber;  // used only when `adaptive`
   // Statistics (hits and misses live in the read rings).
   std::uint64_t evictions = 0;
   std::uint64_t rejected = 0;
   std::uint64_t expirations = 0;
 
   static constexpr std::uint64_t kMinTable = 16;
-  static constexpr double kStepPercent = 0.0625;     // Caffeine's HILL_CLIMBER_STEP_PERCENT
-  static constexpr double kStepDecay = 0.98;         // HILL_CLIMBER_STEP_DECAY_RATE
-  static constexpr double kRestartThreshold = 0.05;  // HILL_CLIMBER_RESTART_THRESHOLD
-  // Requests per climb step = 5 x capacity (entries), at least 1024. Caffeine samples 10 x capacity; on
-  // the ARC traces 5 x adapts fast enough for OLTP at 10k entries without chasing noise on P3
-  // (docs/PERFORMANCE.md ## Cache has the comparison).
-  static constexpr std::uint64_t kSampleFactor = 5;
-  static constexpr std::uint64_t kMinSample = 1024;
   static constexpr std::uint32_t kAdmitHashDosThreshold = 6;
 
   // ---------------------------------------------------------------- lock-free read side
@@ -173,8 +159,9 @@ struct CacheShard {
 
   void sample(bool hit) noexcept {
     if (!adaptive) return;
-    (hit ? sample_hits : sample_misses) += 1;
-    if (sample_hits + sample_misses >= sample_size) climb();
+    const std::int64_t quota = climber.record(hit);
+    if (quota > 0) increase_window(static_cast<std::uint64_t>(quota));
+    if (quota < 0) decrease_window(static_cast<std::uint64_t>(-quota));
   }
 
   [[nodiscard]] Table* current() const noexcept { return table.load(std::memory_order_relaxed); }
@@ -389,25 +376,6 @@ struct CacheShard {
     if (cause == CacheRemovalCause::size) ++evictions;
     if (cause == CacheRemovalCause::rejected) ++rejected;
     removed.push_back({node, cause, true});
-  }
-
-  // Caffeine's hill climber: keep moving the window the same way while the hit rate improves, turn
-  // around when it drops; steps decay, and restart large when the hit rate jumps (workload change).
-  void climb() noexcept {
-    const std::uint64_t requests = sample_hits + sample_misses;
-    const double hit_rate = static_cast<double>(sample_hits) / static_cast<double>(requests);
-    const double change = hit_rate - previous_hit_rate;
-    const double amount = change >= 0 ? step : -step;
-    const double next_step = std::abs(change) >= kRestartThreshold
-                                 ? kStepPercent * static_cast<double>(max_weight) * (amount >= 0 ? 1 : -1)
-                                 : kStepDecay * amount;
-    previous_hit_rate = hit_rate;
-    step = next_step;
-    sample_hits = 0;
-    sample_misses = 0;
-    const auto quota = static_cast<std::int64_t>(std::llround(amount));
-    if (quota > 0) increase_window(static_cast<std::uint64_t>(quota));
-    if (quota < 0) decrease_window(static_cast<std::uint64_t>(-quota));
   }
 
   void increase_window(std::uint64_t quota) noexcept {

@@ -19,8 +19,8 @@
 // The components live in their own headers, each in namespace cache_detail (not public API): the frequency
 // sketch (frequency_sketch.hpp), reader stripes (reader_stripe.hpp), read buffers (read_buffer.hpp), grace
 // periods (reclamation.hpp), nodes (cache_node.hpp), their access-order deques (access_order_deque.hpp), the
-// node table (node_table.hpp) and the shard that combines them under one lock (cache_shard.hpp). This header
-// is the public facade; include it, not them.
+// node table (node_table.hpp), the hill climber that sizes the window (window_climber.hpp) and the shard that
+// combines them under one lock (cache_shard.hpp). This header is the public facade; include it, not them.
 
 #include <time.h>
 
@@ -86,6 +86,10 @@ class TinyLfuCache {
     double initial_window = 0.01;        ///< window share at start (Caffeine's 1%); hill climbing moves it
     bool adaptive_window = true;         ///< hill-climb the window share (off: fixed initial_window)
     const Clock* clock = nullptr;        ///< time for TTLs; nullptr: the coarse monotonic clock
+    /// Seeds the key hash and the admission jitter. Empty (the default): random per cache, which is what keeps
+    /// an attacker from precomputing sketch collisions; set it only where runs must repeat exactly (simulations,
+    /// tests).
+    std::optional<std::uint64_t> hash_seed;
   };
 
   explicit TinyLfuCache(Options options) : options_(std::move(options)) {
@@ -102,8 +106,12 @@ class TinyLfuCache {
     std::uint64_t expected = options_.expected_entries;
     if (expected == 0)
       expected = options_.weigher ? std::max<std::uint64_t>(64, options_.max_weight / 1024) : options_.max_weight;
-    std::random_device device;
-    seed_ = (static_cast<std::uint64_t>(device()) << 32) ^ device();
+    if (options_.hash_seed) {
+      seed_ = *options_.hash_seed;
+    } else {
+      std::random_device device;
+      seed_ = (static_cast<std::uint64_t>(device()) << 32) ^ device();
+    }
     shards_.reserve(shards);
     for (std::uint32_t i = 0; i < shards; ++i) {
       std::uint64_t max = options_.max_weight / shards;
