@@ -96,6 +96,15 @@ Response health(const RouteContext& context, const Request& request) {
   return json_response(body);
 }
 
+// The fragmentation view derived with the published state: a read, from the latest snapshot's epoch.
+Response fragmentation(const RouteContext& context, const Request& request) {
+  Query::parse(request.query()).allow_only({});
+  const MemoryState state = context.memory_state();
+  nlohmann::json body = context.envelope(state.taken_at);
+  merge_into(body, state.fragmentation);
+  return json_response(body);
+}
+
 Response gc(RouteContext& context, const Request& request) {
   Query::parse(request.query()).allow_only({});
   // Refused before the cool-down is spent: an allocator that cannot release must not delay a later retry.
@@ -123,6 +132,7 @@ void add_memory_routes(Router& router, const std::shared_ptr<RouteContext>& cont
   router.add_route("GET", "/metrics/memory/allocations", read(&allocations), {.blocking = true});
   router.add_route("GET", "/metrics/memory/trend", read(&trend));
   router.add_route("GET", "/metrics/memory/health", read(&health));
+  router.add_route("GET", "/metrics/memory/fragmentation", read(&fragmentation));
   add_memory_peak_route(router, context);
   router.add_route("POST", "/metrics/memory/gc", [context](const Request& request) { return gc(*context, request); },
                    {.sensitive = true, .blocking = true});

@@ -197,6 +197,7 @@ MemoryState MemoryProfiler::assess(const PerformanceTargets& targets, std::share
   state.leaks_unavailable_reason = "leak detection is compiled out: build with RIPTIDE_PERF_MEMORY_PROFILING=ON";
 #endif
   state.self_heap = self_heap();
+  state.fragmentation = assess_fragmentation(*state.snapshot, allocator_tuning_);
   state.health =
       assess_memory_health({.snapshot = state.snapshot.get(),
                             .targets = targets,

@@ -113,6 +113,7 @@ void write_prometheus(PrometheusWriter& out, const MemoryState& state) {
   out.family("memory_health_status", MetricType::gauge,
              "Memory health verdict: 0 healthy, 1 degraded, 2 critical (GET /metrics/memory/health says why).");
   out.sample(std::uint64_t{static_cast<std::uint64_t>(state.health.status)});
+  write_prometheus(out, state.fragmentation);
 #if RIPTIDE_PERF_HAS_MEMORY_PROFILING
   write_profiling(out, state);
 #endif

@@ -24,6 +24,18 @@ std::optional<T> read_by_name(const char* name) noexcept {
   return value;
 }
 
+// Through a translated name (invalid when length is 0: jemalloc unusable or the name unknown).
+template <typename T>
+std::optional<T> read_by_mib(const std::size_t* components, std::size_t length) noexcept {
+  if (length == 0) return std::nullopt;
+  T value{};
+  std::size_t size = sizeof(value);
+  if (mallctlbymib(components, length, &value, &size, nullptr, 0) != 0 || size != sizeof(value)) {
+    return std::nullopt;
+  }
+  return value;
+}
+
 template <typename T>
 int write_by_name(const char* name, T value) noexcept {
   return mallctl(name, nullptr, nullptr, &value, sizeof(value));
@@ -95,27 +107,13 @@ JemallocCtl::Mib JemallocCtl::mib(const char* name) noexcept {
 }
 
 std::optional<std::uint64_t> JemallocCtl::read_u64(const Mib& mib) noexcept {
-  if (!mib.valid()) {
-    return std::nullopt;
-  }
-  std::uint64_t value = 0;
-  std::size_t size = sizeof(value);
-  if (mallctlbymib(mib.components_, mib.length_, &value, &size, nullptr, 0) != 0 || size != sizeof(value)) {
-    return std::nullopt;
-  }
-  return value;
+  return read_by_mib<std::uint64_t>(mib.components_, mib.length_);
 }
-
+std::optional<std::uint32_t> JemallocCtl::read_u32(const Mib& mib) noexcept {
+  return read_by_mib<std::uint32_t>(mib.components_, mib.length_);
+}
 std::optional<std::size_t> JemallocCtl::read_size(const Mib& mib) noexcept {
-  if (!mib.valid()) {
-    return std::nullopt;
-  }
-  std::size_t value = 0;
-  std::size_t size = sizeof(value);
-  if (mallctlbymib(mib.components_, mib.length_, &value, &size, nullptr, 0) != 0 || size != sizeof(value)) {
-    return std::nullopt;
-  }
-  return value;
+  return read_by_mib<std::size_t>(mib.components_, mib.length_);
 }
 
 std::optional<std::uint64_t> JemallocCtl::read_u64(const char* name) noexcept {
@@ -172,6 +170,9 @@ JemallocCtl::Mib JemallocCtl::mib(const char*) noexcept {
   return {};
 }
 std::optional<std::uint64_t> JemallocCtl::read_u64(const Mib&) noexcept {
+  return std::nullopt;
+}
+std::optional<std::uint32_t> JemallocCtl::read_u32(const Mib&) noexcept {
   return std::nullopt;
 }
 std::optional<std::size_t> JemallocCtl::read_size(const Mib&) noexcept {

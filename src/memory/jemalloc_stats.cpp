@@ -9,23 +9,36 @@ namespace {
 constexpr std::size_t kStatsClassIndex = 4;
 constexpr std::size_t kSizeClassIndex = 2;
 
-std::vector<std::uint64_t> read_class_sizes(const char* count_name, const char* size_name) {
-  std::vector<std::uint64_t> sizes;
+enum FigureWidth { kU32, kSize };
+
+// One figure per class ("arenas.bin.<j>.size", ".nregs", ".slab_size"); empty when any read fails.
+std::vector<std::uint64_t> read_class_figures(const char* count_name, const char* figure_name, FigureWidth width) {
+  std::vector<std::uint64_t> figures;
   const auto count = JemallocCtl::read_u32(count_name);
-  const auto size_mib = JemallocCtl::mib(size_name);
-  if (!count || !size_mib.valid()) {
-    return sizes;
+  const auto mib = JemallocCtl::mib(figure_name);
+  if (!count || !mib.valid()) {
+    return figures;
   }
-  sizes.reserve(*count);
+  figures.reserve(*count);
   for (std::uint32_t j = 0; j < *count; ++j) {
-    const auto size = JemallocCtl::read_size(size_mib.with_index(kSizeClassIndex, j));
-    if (!size) {
-      sizes.clear();
-      return sizes;
+    const auto indexed = mib.with_index(kSizeClassIndex, j);
+    std::optional<std::uint64_t> figure;
+    if (width == kU32) {
+      if (const auto value = JemallocCtl::read_u32(indexed)) figure = *value;
+    } else {
+      figure = JemallocCtl::read_size(indexed);
     }
-    sizes.push_back(*size);
+    if (!figure) {
+      figures.clear();
+      return figures;
+    }
+    figures.push_back(*figure);
   }
-  return sizes;
+  return figures;
+}
+
+std::vector<std::uint64_t> read_class_sizes(const char* count_name, const char* size_name) {
+  return read_class_figures(count_name, size_name, kSize);
 }
 
 }  // namespace
@@ -41,8 +54,14 @@ JemallocStats::JemallocStats() {
   mapped_ = JemallocCtl::mib("stats.mapped");
   retained_ = JemallocCtl::mib("stats.retained");
   tcache_bytes_ = JemallocCtl::mib("stats.arenas.4096.tcache_bytes");
+  dirty_pages_ = JemallocCtl::mib("stats.arenas.4096.pdirty");
+  muzzy_pages_ = JemallocCtl::mib("stats.arenas.4096.pmuzzy");
+  page_size_ = JemallocCtl::read_size("arenas.page").value_or(0);
+  bin_slabs_ = JemallocCtl::mib("stats.arenas.4096.bins.0.curslabs");
   bin_sizes_ = read_class_sizes("arenas.nbins", "arenas.bin.0.size");
   large_sizes_ = read_class_sizes("arenas.nlextents", "arenas.lextent.0.size");
+  bin_regions_ = read_class_figures("arenas.nbins", "arenas.bin.0.nregs", kU32);
+  bin_slab_sizes_ = read_class_figures("arenas.nbins", "arenas.bin.0.slab_size", kSize);
   bin_mibs_ = {
       JemallocCtl::mib("stats.arenas.4096.bins.0.nmalloc"), JemallocCtl::mib("stats.arenas.4096.bins.0.ndalloc"),
       JemallocCtl::mib("stats.arenas.4096.bins.0.nrequests"), JemallocCtl::mib("stats.arenas.4096.bins.0.curregs")};
@@ -77,6 +96,10 @@ std::optional<JemallocCounters> JemallocStats::read(bool with_size_classes) cons
   counters.retained = *retained;
   if (const auto cached = JemallocCtl::read_size(tcache_bytes_)) {
     counters.tcache_bytes = *cached;
+  }
+  if (page_size_ > 0) {
+    if (const auto dirty = JemallocCtl::read_size(dirty_pages_)) counters.dirty_bytes = *dirty * page_size_;
+    if (const auto muzzy = JemallocCtl::read_size(muzzy_pages_)) counters.muzzy_bytes = *muzzy * page_size_;
   }
   if (!with_size_classes) {
     return counters;
@@ -114,7 +137,13 @@ std::optional<JemallocCounters> JemallocStats::read(bool with_size_classes) cons
       counters.request_count += *nrequests;
       counters.total_allocated_bytes += sizes[j] * *nmalloc;
       counters.total_deallocated_bytes += sizes[j] * *ndalloc;
-      classes->push_back(SizeClassStats{sizes[j], large, *nmalloc, *ndalloc, *nrequests, *current});
+      SizeClassStats stats{sizes[j], large, *nmalloc, *ndalloc, *nrequests, *current};
+      if (!large && j < bin_regions_.size() && j < bin_slab_sizes_.size()) {
+        stats.slabs = JemallocCtl::read_size(bin_slabs_.with_index(kStatsClassIndex, j)).value_or(0);
+        stats.regions_per_slab = bin_regions_[j];
+        stats.slab_size = bin_slab_sizes_[j];
+      }
+      classes->push_back(stats);
     }
     return true;
   };

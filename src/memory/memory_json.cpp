@@ -38,6 +38,8 @@ void to_json(nlohmann::json& json, const MemorySnapshot& snapshot) {
                         {"mapped", optional_value(snapshot.mapped_bytes)},
                         {"retained", optional_value(snapshot.retained_bytes)},
                         {"tcache_bytes", optional_value(snapshot.tcache_bytes)},
+                        {"dirty", optional_value(snapshot.dirty_bytes)},
+                        {"muzzy", optional_value(snapshot.muzzy_bytes)},
                         {"request_count", optional_value(snapshot.request_count)}};
   } else {
     json["fallback"] = {{"heap_bytes", optional_value(snapshot.heap_bytes)},

@@ -33,6 +33,8 @@ MemorySnapshot MemorySnapshotter::take(const Clock& clock, bool refresh_epoch) {
       snapshot.mapped_bytes = counters->mapped;
       snapshot.retained_bytes = counters->retained;
       snapshot.tcache_bytes = counters->tcache_bytes;
+      snapshot.dirty_bytes = counters->dirty_bytes;
+      snapshot.muzzy_bytes = counters->muzzy_bytes;
       if (counters->size_classes) {
         snapshot.allocation_count = counters->allocation_count;
         snapshot.deallocation_count = counters->deallocation_count;

@@ -288,6 +288,27 @@ TEST_F(EndpointsTest, TrendHasEverySpecFieldAndParsesItsQueryStrictly) {
   }
 }
 
+TEST_F(EndpointsTest, FragmentationReconcilesRssWithTheHeapOverHttp) {
+  const auto response = get("/metrics/memory/fragmentation");
+  ASSERT_EQ(response.status, 200) << response.body;
+  const json body = body_of(response);
+  test::expect_timestamp(body, "timestamp");
+  EXPECT_EQ(body["session_id"], session_id);
+  ASSERT_TRUE(body["available"].is_boolean()) << body.dump(2);
+  if (!body["available"].get<bool>()) {
+    test::expect_string(body, "reason");  // a sanitizer build: no jemalloc
+    return;
+  }
+  const json& steps = body["reconciliation"];
+  EXPECT_GE(steps["active_bytes"].get<std::uint64_t>(), steps["allocated_bytes"].get<std::uint64_t>());
+  EXPECT_EQ(steps["page_free_bytes"].get<std::uint64_t>(),
+            steps["active_bytes"].get<std::uint64_t>() - steps["allocated_bytes"].get<std::uint64_t>());
+  test::expect_number(body, "fragmentation_ratio");
+  test::expect_array(body, "worst_size_classes");
+  test::expect_array(body, "recommendations");
+  expect_json_error(get("/metrics/memory/fragmentation?top=3"), 400, "invalid_parameter");
+}
+
 TEST_F(EndpointsTest, HealthHasEverySpecField) {
   const auto response = get("/metrics/memory/health");
   ASSERT_EQ(response.status, 200) << response.body;

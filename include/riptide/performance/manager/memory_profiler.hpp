@@ -117,6 +117,7 @@ class MemoryProfiler {
   std::string session_id_;
   Config config_;
   std::unique_ptr<MemoryTracker> tracker_;
+  AllocatorTuning allocator_tuning_ = AllocatorTuning::read();  // jemalloc's options: fixed at start
   // shared_ptr: its deleter is bound where it is created, so builds without the profiling area still link.
   std::shared_ptr<HeapProfileCache> heap_profiles_;
   std::shared_ptr<LeakDetector> leak_detector_;

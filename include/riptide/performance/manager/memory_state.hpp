@@ -14,6 +14,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "riptide/performance/memory/fragmentation.hpp"
 #include "riptide/performance/memory/memory_health.hpp"
 #include "riptide/performance/memory/memory_snapshot.hpp"
 #include "riptide/performance/memory/memory_trend.hpp"
@@ -38,6 +39,7 @@ struct MemoryState {
   std::optional<SelfHeapEstimate> self_heap;  ///< the library's own heap; empty without heap profiling
   std::optional<SymbolizerStats> symbolizer;  ///< empty when heap profiling is compiled out
   MemoryHealth health;                        ///< the verdict of GET /metrics/memory/health
+  FragmentationReport fragmentation;          ///< RSS down to the program's bytes (GET /metrics/memory/fragmentation)
 };
 
 /// The memory, allocation-rate and profiling families of GET /metrics (riptide_process_*, riptide_heap_*,

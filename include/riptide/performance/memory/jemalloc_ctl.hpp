@@ -44,6 +44,7 @@ class JemallocCtl {
 
   [[nodiscard]] static std::optional<std::uint64_t> read_u64(const Mib& mib) noexcept;
   [[nodiscard]] static std::optional<std::uint64_t> read_u64(const char* name) noexcept;
+  [[nodiscard]] static std::optional<std::uint32_t> read_u32(const Mib& mib) noexcept;
   [[nodiscard]] static std::optional<std::uint32_t> read_u32(const char* name) noexcept;
   [[nodiscard]] static std::optional<std::size_t> read_size(const Mib& mib) noexcept;
   [[nodiscard]] static std::optional<std::size_t> read_size(const char* name) noexcept;

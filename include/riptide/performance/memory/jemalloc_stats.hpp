@@ -21,6 +21,10 @@ struct SizeClassStats {
   std::uint64_t ndalloc = 0;    ///< objects returned to arenas, including thread-cache flushes
   std::uint64_t nrequests = 0;  ///< malloc calls served, thread-cache hits included (merged lazily)
   std::uint64_t current = 0;    ///< objects out of the arena now (curregs / curlextents), cached ones included
+  // Small classes only (0 for large ones): the slabs holding the class's objects.
+  std::uint64_t slabs = 0;             ///< slabs in use (stats.arenas.<i>.bins.<j>.curslabs)
+  std::uint64_t regions_per_slab = 0;  ///< objects one slab holds (arenas.bin.<j>.nregs)
+  std::uint64_t slab_size = 0;         ///< bytes of one slab (arenas.bin.<j>.slab_size)
 };
 
 /// One reading of jemalloc's statistics.
@@ -32,6 +36,8 @@ struct JemallocCounters {
   std::uint64_t mapped = 0;     ///< bytes in active extents mapped by jemalloc (stats.mapped)
   std::uint64_t retained = 0;   ///< virtual memory kept for reuse, not returned to the OS (stats.retained)
   std::optional<std::uint64_t> tcache_bytes;  ///< bytes parked in thread caches (stats.arenas.4096.tcache_bytes)
+  std::optional<std::uint64_t> dirty_bytes;   ///< freed pages kept for reuse, all arenas (pdirty x page)
+  std::optional<std::uint64_t> muzzy_bytes;   ///< pages advised free (MADV_FREE), all arenas (pmuzzy x page)
 
   std::uint64_t allocation_count = 0;         ///< sum of nmalloc over size classes
   std::uint64_t deallocation_count = 0;       ///< sum of ndalloc over size classes
@@ -80,6 +86,12 @@ class JemallocStats {
   JemallocCtl::Mib mapped_;
   JemallocCtl::Mib retained_;
   JemallocCtl::Mib tcache_bytes_;
+  JemallocCtl::Mib dirty_pages_;
+  JemallocCtl::Mib muzzy_pages_;
+  std::uint64_t page_size_ = 0;
+  JemallocCtl::Mib bin_slabs_;                 // stats.arenas.4096.bins.<j>.curslabs
+  std::vector<std::uint64_t> bin_regions_;     // arenas.bin.<j>.nregs
+  std::vector<std::uint64_t> bin_slab_sizes_;  // arenas.bin.<j>.slab_size
   std::vector<std::uint64_t> bin_sizes_;
   std::vector<std::uint64_t> large_sizes_;
   ClassMibs bin_mibs_;

@@ -41,6 +41,8 @@ struct MemorySnapshot {
   std::optional<std::uint64_t> mapped_bytes;    ///< stats.mapped, or the fallback's bytes taken from the OS
   std::optional<std::uint64_t> retained_bytes;  ///< stats.retained
   std::optional<std::uint64_t> tcache_bytes;    ///< bytes parked in thread caches
+  std::optional<std::uint64_t> dirty_bytes;     ///< freed pages kept resident for reuse (pdirty x page)
+  std::optional<std::uint64_t> muzzy_bytes;     ///< pages advised free, resident until reclaimed (pmuzzy x page)
 
   // Cumulative since process start (jemalloc only: glibc keeps no such counters).
   std::optional<std::uint64_t> allocation_count;         ///< objects handed out (sum of nmalloc)
