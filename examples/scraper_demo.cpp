@@ -522,7 +522,8 @@ int main(int argc, char** argv) {
     // --- the report: the endpoints' final answers feed the HTML version, taken before anything stops
     nlohmann::json data;
     for (const char* path : {"/metrics/memory/snapshot", "/metrics/memory/leaks", "/metrics/memory/allocations",
-                             "/metrics/memory/trend", "/metrics/memory/health", "/metrics/performance"}) {
+                             "/metrics/memory/trend", "/metrics/memory/health", "/metrics/memory/fragmentation",
+                             "/metrics/performance"}) {
       rp::http::Request request;
       request.method = "GET";
       request.target = path;

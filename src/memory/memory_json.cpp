@@ -83,6 +83,7 @@ void to_json(nlohmann::json& json, const MemoryTrend& trend) {
         {{"timestamp", millis ? format_rfc3339_utc_millis(point.timestamp) : format_rfc3339_utc(point.timestamp)},
          {"memory_usage", optional_value(point.memory_usage)},
          {"rss_bytes", optional_value(point.rss_bytes)},
+         {"resident_bytes", optional_value(point.resident_bytes)},
          {"allocation_count", optional_value(point.allocation_count)},
          {"deallocation_count", optional_value(point.deallocation_count)},
          {"samples", point.samples}});

@@ -90,9 +90,8 @@ MemorySample MemoryTracker::Accumulator::to_sample() const {
   }
   sample.heap_min_bytes = heap_min;
   sample.heap_max_bytes = heap_max;
-  if (rss_samples > 0) {
-    sample.rss_bytes = static_cast<std::uint64_t>(std::llround(rss_sum / rss_samples));
-  }
+  sample.rss_bytes = rss.mean();
+  sample.resident_bytes = resident.mean();
   sample.allocation_count = allocation_count;
   sample.deallocation_count = deallocation_count;
   return sample;
@@ -164,6 +163,7 @@ void MemoryTracker::record_locked(const MemorySnapshot& snapshot) {
   sample.heap_min_bytes = snapshot.heap_bytes;
   sample.heap_max_bytes = snapshot.heap_bytes;
   sample.rss_bytes = snapshot.rss_bytes;
+  sample.resident_bytes = snapshot.resident_bytes;
   sample.allocation_count = snapshot.allocation_count;
   sample.deallocation_count = snapshot.deallocation_count;
   if (full_.size() > 0 && snapshot.steady_time < full_.at(full_.size() - 1).steady_time) {
@@ -195,10 +195,8 @@ void MemoryTracker::record_locked(const MemorySnapshot& snapshot) {
     acc.heap_min = std::min(acc.heap_min.value_or(*snapshot.heap_bytes), *snapshot.heap_bytes);
     acc.heap_max = std::max(acc.heap_max.value_or(*snapshot.heap_bytes), *snapshot.heap_bytes);
   }
-  if (snapshot.rss_bytes) {
-    acc.rss_sum += static_cast<double>(*snapshot.rss_bytes);
-    acc.rss_samples += 1;
-  }
+  acc.rss.add(snapshot.rss_bytes);
+  acc.resident.add(snapshot.resident_bytes);
   if (snapshot.allocation_count) {
     acc.allocation_count = snapshot.allocation_count;
   }

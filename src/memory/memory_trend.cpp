@@ -14,8 +14,8 @@ struct Bucket {
   double time_sum = 0;  // seconds since window start, weighted
   double heap_sum = 0;
   double heap_weight = 0;
-  double rss_sum = 0;
-  double rss_weight = 0;
+  WeightedMean rss;
+  WeightedMean resident;
   std::optional<std::uint64_t> heap_min;
   std::optional<std::uint64_t> heap_max;
   std::optional<std::uint64_t> allocation_count;
@@ -94,10 +94,8 @@ MemoryTrend build_trend(std::span<const MemorySample> samples, std::chrono::stea
       bucket.heap_sum += weight * static_cast<double>(*sample.heap_bytes);
       bucket.heap_weight += weight;
     }
-    if (sample.rss_bytes) {
-      bucket.rss_sum += weight * static_cast<double>(*sample.rss_bytes);
-      bucket.rss_weight += weight;
-    }
+    bucket.rss.add(sample.rss_bytes, weight);
+    bucket.resident.add(sample.resident_bytes, weight);
     const auto low = sample.heap_min_bytes ? sample.heap_min_bytes : sample.heap_bytes;
     const auto high = sample.heap_max_bytes ? sample.heap_max_bytes : sample.heap_bytes;
     if (low) {
@@ -136,9 +134,8 @@ MemoryTrend build_trend(std::span<const MemorySample> samples, std::chrono::stea
       xs.push_back(bucket.time_sum / bucket.samples);
       ys.push_back(mean);
     }
-    if (bucket.rss_weight > 0) {
-      point.rss_bytes = static_cast<std::uint64_t>(std::llround(bucket.rss_sum / bucket.rss_weight));
-    }
+    point.rss_bytes = bucket.rss.mean();
+    point.resident_bytes = bucket.resident.mean();
     point.allocation_count = bucket.allocation_count;
     point.deallocation_count = bucket.deallocation_count;
     if (bucket.heap_max) {

@@ -187,3 +187,66 @@ TEST(DashboardAssets, StaticReportShowsThePeakTheDiffAndTheDelta) {
   EXPECT_NE(delta.find("class=\"num shrank\">-2.9 MiB"), std::string::npos) << delta;
   EXPECT_NE(riptide::test::element_of(dom, "delta-note", "p").find("Over 10 s"), std::string::npos);
 }
+
+// "Memory over time" draws RSS, heap and jemalloc resident over the trend's points only: every series spans
+// the same time range with the same points (a point that lacks a figure is a gap, not a shorter series), and
+// the time axis runs from the first point to the last. The fragmentation panel reconciles RSS with the heap.
+TEST(DashboardAssets, MemoryChartSeriesShareOneTimeAxisAndTheFragmentationPanelRenders) {
+  if (riptide::test::chromium_path().empty()) GTEST_SKIP() << "chromium not installed (RIPTIDE_PERF_TEST_CHROMIUM)";
+  nlohmann::json points = nlohmann::json::array();
+  for (int i = 0; i < 12; ++i) {
+    const std::string ts = "2026-01-01T10:00:" + std::string(i < 5 ? "0" : "") + std::to_string(2 * i) + "Z";
+    nlohmann::json point = {
+        {"timestamp", ts}, {"memory_usage", 40'000'000 + i * 500'000}, {"rss_bytes", 80'000'000 + i * 600'000}};
+    if (i >= 3) point["resident_bytes"] = 60'000'000 + i * 100'000;  // jemalloc figures from the 4th point on
+    points.push_back(point);
+  }
+  nlohmann::json data;
+  data["/metrics/memory/trend"] = {{"data_points", points}};
+  // The snapshot polled last must not add points of its own to the chart.
+  data["/metrics/memory/snapshot"] = {{"timestamp", "2026-01-01T10:05:00Z"},
+                                      {"rss_bytes", 95'000'000},
+                                      {"heap_bytes", 46'000'000},
+                                      {"jemalloc", {{"resident", 70'000'000}}}};
+  data["/metrics/memory/fragmentation"] = {
+      {"available", true},
+      {"rss_bytes", 943'718'400},
+      {"reconciliation",
+       {{"allocated_bytes", 314'572'800},
+        {"page_free_bytes", 209'715'200},
+        {"dirty_bytes", 262'144'000},
+        {"muzzy_bytes", 0},
+        {"metadata_bytes", 20'971'520},
+        {"active_bytes", 524'288'000},
+        {"resident_bytes", 838'860'800},
+        {"outside_allocator_bytes", 104'857'600},
+        {"retained_bytes", 0}}},
+      {"fragmentation_ratio", 0.625},
+      {"worst_size_classes", {{{"size", 48}, {"slabs", 10'000}, {"utilization", 0.1}, {"wasted_bytes", 110'592'000}}}},
+      {"recommendations",
+       {{{"setting", "POST /metrics/memory/gc"},
+         {"reason", "250 MiB of freed pages are still resident"},
+         {"up_to_bytes", 262'144'000}}}}};
+
+  const auto file = std::filesystem::path{std::getenv("RIPTIDE_PERF_BINARY_DIR")} / "dashboard_axis_test.html";
+  std::ofstream{file} << http::render_static_dashboard(data.dump(), "axis test");
+  const std::string dom = riptide::test::run_chromium("file://" + file.string(), "--dump-dom", 3000);
+  ASSERT_FALSE(dom.empty()) << "chromium printed nothing";
+  const std::string first = "1767261600000";  // 2026-01-01T10:00:00Z
+  const std::string last = "1767261622000";   // 10:00:22Z, the 12th point
+  const std::string series = riptide::test::attribute_of(dom, "chart-memory", "data-series");
+  const std::string span = first + "-" + last + "/12";
+  EXPECT_EQ(series, span + " " + span + " " + span) << "RSS, heap and resident must cover the same points";
+  EXPECT_EQ(riptide::test::attribute_of(dom, "chart-memory", "data-x-min"), first);
+  EXPECT_EQ(riptide::test::attribute_of(dom, "chart-memory", "data-x-max"), last);
+  EXPECT_EQ(riptide::test::attribute_of(dom, "chart-memory", "data-points"), "33");  // 12 + 12 + 9 figures
+
+  EXPECT_EQ(riptide::test::attribute_of(dom, "fragmentation-table", "data-rows"), "7");
+  const std::string steps = riptide::test::element_of(dom, "fragmentation-table", "table");
+  EXPECT_NE(steps.find("+ dirty pages"), std::string::npos) << steps;
+  EXPECT_NE(steps.find("250 MiB"), std::string::npos) << steps;
+  EXPECT_NE(steps.find("900 MiB"), std::string::npos) << steps;  // RSS
+  EXPECT_NE(riptide::test::element_of(dom, "size-classes-table", "table").find("10.0 %"), std::string::npos);
+  EXPECT_EQ(riptide::test::attribute_of(dom, "fragmentation-advice", "data-items"), "1");
+  EXPECT_NE(dom.find("62.5 % of resident holds no object"), std::string::npos);
+}

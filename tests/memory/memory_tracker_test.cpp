@@ -231,6 +231,24 @@ TEST(MemoryTracker, TrendJsonHasTheSpecFieldNames) {
   EXPECT_TRUE(json["data_points"][0]["memory_usage"].is_number_unsigned());
 }
 
+// The dashboard draws RSS, heap and jemalloc resident from the same trend points: a point carries the mean
+// resident of its interval, and null where no snapshot of the interval had it.
+TEST(MemoryTracker, TrendPointsCarryTheMeanResidentOfTheirInterval) {
+  rp::ManualClock clock;
+  rp::MemoryTracker tracker(week_options(), clock);
+  for (int second = 0; second < 120; ++second) {
+    rp::MemorySnapshot snapshot = synthetic(clock, 10 * kMiB, second);
+    if (second >= 60) snapshot.resident_bytes = 20'000'000 + 1000 * static_cast<std::uint64_t>(second - 60);
+    tracker.record(snapshot);
+    clock.advance(1s);
+  }
+  const nlohmann::json json = tracker.trend(2min, 1min);
+  ASSERT_EQ(json["data_points"].size(), 2U) << json.dump(2);
+  EXPECT_TRUE(json["data_points"][0]["resident_bytes"].is_null()) << json.dump(2);
+  EXPECT_EQ(json["data_points"][1]["resident_bytes"], 20'000'000 + 1000 * 59 / 2) << json.dump(2);  // mean of 0..59 k
+  EXPECT_FALSE(json["data_points"][1]["rss_bytes"].is_null());
+}
+
 TEST(MemoryJson, AssignmentGivesWhatTheOtherSpellingsGive) {
   rp::ManualClock clock;
   rp::MemoryTracker tracker(week_options(), clock);

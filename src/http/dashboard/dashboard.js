@@ -185,21 +185,40 @@
     return chart;
   }
 
+  // The time axis runs from the first point to the last one of the chart's series, not past them.
   function setSeries(id, pointsId, seriesData) {
     const chart = charts[id];
     let total = 0;
+    let first = Infinity, last = -Infinity;
     seriesData.forEach((data, i) => {
-      total += data.length;
+      for (const point of data) {
+        if (point.y === null) continue;
+        total += 1;
+        first = Math.min(first, point.x);
+        last = Math.max(last, point.x);
+      }
       if (chart) chart.data.datasets[i].data = data;
     });
-    if (chart) chart.update('none');
+    const bounded = total > 0 && last > first;
+    if (chart) {
+      chart.options.scales.x.min = bounded ? first : undefined;
+      chart.options.scales.x.max = bounded ? last : undefined;
+      chart.update('none');
+    }
     const canvas = $(id);
-    if (canvas) canvas.dataset.points = String(total);
+    if (canvas) {
+      canvas.dataset.points = String(total);
+      canvas.dataset.xMin = bounded ? String(first) : '';
+      canvas.dataset.xMax = bounded ? String(last) : '';
+      // Per series: "first-last/count" of its x values, for checks that the series share one axis.
+      canvas.dataset.series = seriesData.map((data) =>
+        data.length ? data[0].x + '-' + data[data.length - 1].x + '/' + data.length : 'empty').join(' ');
+    }
     text(pointsId, total ? total + ' points' : 'waiting for data');
   }
 
-  // Series the page accumulates itself from polled figures (latency, throughput, resident...).
-  const history = { resident: [], allocRate: [], p50: [], p95: [], pps: [] };
+  // Series the page accumulates itself from polled figures (latency, throughput, allocation rate).
+  const history = { allocRate: [], p50: [], p95: [], pps: [] };
 
   function pushPoint(name, x, y) {
     if (num(y) === undefined) return;
@@ -224,13 +243,27 @@
 
   const state = { leakLocations: [], flameRoot: null, flameZoom: null, heap: null, mark: null };
 
+  // Every series of one chart over the same points: a figure a point lacks is a gap (null), not a shorter
+  // series, so the lines cover one time range.
+  function sharedSeries(points, valueFns) {
+    const series = valueFns.map(() => []);
+    for (const p of points) {
+      const x = Date.parse(p.timestamp);
+      if (isNaN(x)) continue;
+      valueFns.forEach((fn, i) => {
+        const y = fn(p);
+        series[i].push({ x, y: num(y) === undefined ? null : y });
+      });
+    }
+    return series;
+  }
+
   function renderTrend(trend) {
     const points = trend && Array.isArray(trend.data_points) ? trend.data_points : [];
-    const rss = toPoints(points, 'timestamp', (p) => num(p.rss_bytes) !== undefined ? p.rss_bytes / MIB : undefined);
-    const heap = toPoints(points, 'timestamp', (p) => {
-      const v = pick(p, 'heap_allocated_bytes', 'memory_usage', 'heap_bytes');
-      return v === undefined ? undefined : v / MIB;
-    });
+    const mib = (v) => (num(v) === undefined ? undefined : v / MIB);
+    const [rss, heap, resident] = sharedSeries(points, [
+      (p) => mib(p.rss_bytes), (p) => mib(pick(p, 'heap_allocated_bytes', 'memory_usage', 'heap_bytes')),
+      (p) => mib(p.resident_bytes)]);
     // Allocation rate from the cumulative counts of consecutive points.
     const rate = [];
     for (let i = 1; i < points.length; ++i) {
@@ -241,11 +274,10 @@
         rate.push({ x: Date.parse(b.timestamp), y: (b.allocation_count - a.allocation_count) / dt });
       }
     }
-    const resident = history.resident.length ? history.resident : toPoints(points, 'timestamp',
-      (p) => num(p.resident_bytes) !== undefined ? p.resident_bytes / MIB : undefined);
     setSeries('chart-memory', 'points-memory', [rss, heap, resident]);
     setSeries('chart-allocation-rate', 'points-allocation-rate', [rate.length ? rate : history.allocRate]);
-    if (heap.length && $('tile-heap').textContent === '–') text('tile-heap', fmtBytes(heap[heap.length - 1].y * MIB));
+    const lastHeap = heap.filter((p) => p.y !== null).pop();
+    if (lastHeap && $('tile-heap').textContent === '–') text('tile-heap', fmtBytes(lastHeap.y * MIB));
   }
 
   function renderSnapshot(snapshot, now) {
@@ -253,10 +285,8 @@
     if (snapshot.session_id) text('session', snapshot.session_id);
     const rss = pick(snapshot, 'rss_bytes', 'process.rss_bytes', 'memory.rss_bytes');
     const heap = pick(snapshot, 'heap_bytes', 'jemalloc.allocated', 'current_usage');
-    const resident = pick(snapshot, 'jemalloc.resident', 'resident_bytes', 'jemalloc_resident');
     text('tile-rss', fmtBytes(rss));
     text('tile-heap', fmtBytes(heap));
-    pushPoint('resident', now, resident === undefined ? undefined : resident / MIB);
   }
 
   function renderPerformance(perf, now) {
@@ -403,6 +433,43 @@
       ? 'allocation tracking unavailable: ' + (stats.reason || 'no reason given') : 'no allocation sites yet');
     const now = Date.parse(stats.timestamp) || Date.now();
     pushPoint('allocRate', now, pick(stats, 'allocation_rate_per_second'));
+  }
+
+  // Where RSS goes, from the program's bytes up (GET /metrics/memory/fragmentation).
+  function renderFragmentation(report) {
+    if (!report) return;
+    if (report.available === false) {
+      fillTable('fragmentation-table', [], 'fragmentation view unavailable: ' + (report.reason || 'no reason given'));
+      fillTable('size-classes-table', [], 'no size classes');
+      return;
+    }
+    const r = report.reconciliation || {};
+    const steps = [
+      ['allocated', r.allocated_bytes, 'objects the program holds'],
+      ['+ free space in pages', r.page_free_bytes, 'partly used slabs, large allocations rounded up'],
+      ['+ dirty pages', r.dirty_bytes, 'freed pages kept for reuse until they decay or a purge'],
+      ['+ metadata', r.metadata_bytes, "jemalloc's own bookkeeping"],
+      ['= jemalloc resident', r.resident_bytes, ''],
+      ['+ outside jemalloc', r.outside_allocator_bytes, 'code, stacks, other libraries'],
+      ['= RSS', report.rss_bytes, 'what the OS charges'],
+    ].map(([step, bytes, what]) => [[step, ''], [fmtBytes(bytes), 'num'], [what, '']]);
+    fillTable('fragmentation-table', steps, 'no figures yet');
+    text('fragmentation-ratio', num(report.fragmentation_ratio) !== undefined
+      ? (report.fragmentation_ratio * 100).toFixed(1) + ' % of resident holds no object' : '–');
+    const classes = (report.worst_size_classes || []).map((c) => [
+      [fmtBytes(c.size), 'num'], [fmtNumber(c.slabs), 'num'],
+      [num(c.utilization) !== undefined ? (c.utilization * 100).toFixed(1) + ' %' : '–', 'num'],
+      [fmtBytes(c.wasted_bytes), 'num']]);
+    fillTable('size-classes-table', classes, 'no small size class in use');
+    const list = $('fragmentation-advice');
+    if (list) {
+      list.replaceChildren(...(report.recommendations || []).map((a) => {
+        const item = document.createElement('li');
+        item.textContent = a.setting + ' (up to ' + fmtBytes(a.up_to_bytes) + '): ' + a.reason;
+        return item;
+      }));
+      list.dataset.items = String((report.recommendations || []).length);
+    }
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -785,6 +852,7 @@
     await poll('/metrics/memory/allocations', renderAllocations);
     await loadFlame();
     await poll('/metrics/memory/peak', renderPeak);
+    await poll('/metrics/memory/fragmentation', renderFragmentation);
     await loadDiff();
   }
 
@@ -801,6 +869,7 @@
     if (typeof data.flamegraph_folded === 'string') renderFlame(parseFolded(data.flamegraph_folded), 'report');
     else text('flame-note', 'No heap profile in this report.');
     renderPeak(data['/metrics/memory/peak']);
+    renderFragmentation(data['/metrics/memory/fragmentation']);
     // A report carries folded stacks: the peak's and the current heap's for the diff, a delta's (signed).
     if (typeof data.peak_folded === 'string' && typeof data.flamegraph_folded === 'string') {
       renderDiff(decodeFolded(data.peak_folded, 'inuse_space'), decodeFolded(data.flamegraph_folded, 'inuse_space'),

@@ -120,8 +120,8 @@ class MemoryTracker {
     std::uint32_t heap_samples = 0;
     std::optional<std::uint64_t> heap_min;
     std::optional<std::uint64_t> heap_max;
-    double rss_sum = 0;
-    std::uint32_t rss_samples = 0;
+    WeightedMean rss;
+    WeightedMean resident;
     std::optional<std::uint64_t> allocation_count;
     std::optional<std::uint64_t> deallocation_count;
     [[nodiscard]] MemorySample to_sample() const;

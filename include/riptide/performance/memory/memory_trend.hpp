@@ -3,6 +3,7 @@
 // them over any window and interval (downsampled, with a least-squares growth rate and its R^2).
 
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -22,8 +23,29 @@ struct MemorySample {
   std::optional<std::uint64_t> heap_min_bytes;             ///< lowest heap bytes among the merged snapshots
   std::optional<std::uint64_t> heap_max_bytes;             ///< highest heap bytes among the merged snapshots
   std::optional<std::uint64_t> rss_bytes;                  ///< mean RSS
+  std::optional<std::uint64_t> resident_bytes;             ///< mean jemalloc resident (jemalloc only)
   std::optional<std::uint64_t> allocation_count;           ///< cumulative count at the newest merged snapshot
   std::optional<std::uint64_t> deallocation_count;         ///< cumulative count at the newest merged snapshot
+};
+
+/// A weighted mean of a figure some readings lack: what merging snapshots into a sample, and samples into a
+/// trend point, does to each figure.
+class WeightedMean {
+ public:
+  void add(std::optional<std::uint64_t> value, double weight = 1.0) noexcept {
+    if (!value) return;
+    sum_ += weight * static_cast<double>(*value);
+    weight_ += weight;
+  }
+  /// Empty when no reading had the figure.
+  [[nodiscard]] std::optional<std::uint64_t> mean() const noexcept {
+    if (!(weight_ > 0)) return std::nullopt;
+    return static_cast<std::uint64_t>(std::llround(sum_ / weight_));
+  }
+
+ private:
+  double sum_ = 0;
+  double weight_ = 0;
 };
 
 /// One point of a trend: the snapshots of one interval merged.
@@ -31,6 +53,7 @@ struct TrendPoint {
   std::chrono::system_clock::time_point timestamp;  ///< start of the interval
   std::optional<std::uint64_t> memory_usage;        ///< mean heap bytes in use over the interval
   std::optional<std::uint64_t> rss_bytes;           ///< mean RSS over the interval
+  std::optional<std::uint64_t> resident_bytes;      ///< mean jemalloc resident over the interval
   std::optional<std::uint64_t> allocation_count;    ///< cumulative allocations at the interval's end
   std::optional<std::uint64_t> deallocation_count;  ///< cumulative deallocations at the interval's end
   std::uint32_t samples = 0;                        ///< snapshots merged into this point
