@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <ctime>
 #include <random>
 #include <string>
@@ -23,6 +24,7 @@
 
 #include "riptide/performance/core/features.hpp"
 #include "riptide/performance/memory/jemalloc_ctl.hpp"
+#include "riptide/performance/profiling/allocation_lifetimes.hpp"
 #include "riptide/performance/profiling/enable_heap_profiling.hpp"
 #include "riptide/performance/profiling/heap_profile.hpp"
 #include "riptide/performance/profiling/heap_profiling_control.hpp"
@@ -179,6 +181,26 @@ void BM_PeakCapture(benchmark::State& state) {
   state.counters["stacks"] = std::stod(outcome);
 }
 BENCHMARK(BM_PeakCapture)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
+
+// One lifetime reading (LifetimeRecorder::record, the periodic job at the leak interval): jemalloc's record
+// of its recent sampled allocations (4,096 of them, freed ones included, as in any process that ran a while)
+// dumped as JSON, parsed and grouped by site, the symbolizer warm.
+void BM_LifetimeReading(benchmark::State& state) {
+  if (!require_profiling(state)) return;
+  if (const auto recorded = rp::ensure_recent_allocations_recorded(); !recorded) {
+    state.SkipWithError(recorded.error().to_string().c_str());
+    return;
+  }
+  for (int i = 0; i < 8192; ++i) {  // ~2 samples per MiB at 512 KiB: the ring fills up
+    void* volatile block = std::malloc(std::size_t{1} << 20);
+    std::free(block);
+  }
+  rp::LifetimeRecorder recorder(100.0, std::chrono::hours(1));
+  recorder.record();  // warms the symbolizer
+  for (auto _ : state) recorder.record();
+  state.counters["records"] = static_cast<double>(recorder.latest()->records);
+}
+BENCHMARK(BM_LifetimeReading)->Unit(benchmark::kMillisecond);
 
 // The self-heap pass an observation adds (estimate_self_heap on the parsed profile, frame classes warm):
 // host stacks are walked whole, so this is its worst case per stack.

@@ -232,6 +232,7 @@ const std::vector<Field>& table() {
         whole(RP_KEY(profiling, max_tracked_sites), 1, 1'000'000),
         whole(RP_KEY(profiling, max_history_per_site), 3, 10'000),
         number(RP_KEY(profiling, peak_profile_growth), 0, 10),
+        number(RP_KEY(profiling, temporary_allocation_ms), 0.001, 3'600'000),
         whole(RP_KEY(profiling, symbolizer_cache_max_bytes), 65536, 1073741824.0),
         whole(RP_KEY(profiling, symbolizer_dwarf_max_bytes), 1048576, 17179869184.0),
         flag(RP_KEY(profiling, debuginfod)),

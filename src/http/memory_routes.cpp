@@ -105,6 +105,22 @@ Response fragmentation(const RouteContext& context, const Request& request) {
   return json_response(body);
 }
 
+// The lifetime view the periodic reading published: how long each site's allocations live. Unavailable
+// (503 with the reason) as the leak report is, and for the same reasons.
+Response lifetimes(const RouteContext& context, const Request& request) {
+  Query::parse(request.query()).allow_only({});
+  const MemoryState state = context.memory_state();
+  if (!state.lifetimes) throw HttpError::unavailable(state.lifetimes_unavailable_reason);
+  if (!state.lifetimes->available) throw HttpError::unavailable("allocation lifetimes: " + state.lifetimes->reason);
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING  // a view exists only then; its JSON lives in the profiling area
+  nlohmann::json body = context.envelope(state.taken_at);
+  merge_into(body, *state.lifetimes);
+  return json_response(body);
+#else
+  throw HttpError::unavailable(state.lifetimes_unavailable_reason);
+#endif
+}
+
 Response gc(RouteContext& context, const Request& request) {
   Query::parse(request.query()).allow_only({});
   // Refused before the cool-down is spent: an allocator that cannot release must not delay a later retry.
@@ -133,6 +149,7 @@ void add_memory_routes(Router& router, const std::shared_ptr<RouteContext>& cont
   router.add_route("GET", "/metrics/memory/trend", read(&trend));
   router.add_route("GET", "/metrics/memory/health", read(&health));
   router.add_route("GET", "/metrics/memory/fragmentation", read(&fragmentation));
+  router.add_route("GET", "/metrics/memory/lifetimes", read(&lifetimes));
   add_memory_peak_route(router, context);
   router.add_route("POST", "/metrics/memory/gc", [context](const Request& request) { return gc(*context, request); },
                    {.sensitive = true, .blocking = true});

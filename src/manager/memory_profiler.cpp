@@ -8,6 +8,7 @@
 #endif
 
 #include <chrono>
+#include <unordered_map>
 
 namespace riptide::performance {
 namespace {
@@ -29,6 +30,22 @@ std::optional<LeakFindings> findings_of([[maybe_unused]] const std::shared_ptr<c
 #endif
   return std::nullopt;
 }
+
+#if RIPTIDE_PERF_HAS_MEMORY_PROFILING
+// Each top site's temporary share and median lifetime, where the lifetime view has the site (both group
+// stacks by the same attribution, so a site's location names it in both).
+void add_lifetimes(std::vector<AllocationSite>& sites, const std::shared_ptr<const AllocationLifetimes>& lifetimes) {
+  if (!lifetimes || !lifetimes->available) return;
+  std::unordered_map<std::string, const SiteLifetimes*> by_location;
+  for (const auto& site : lifetimes->sites) by_location.emplace(site.location.location(), &site);
+  for (auto& site : sites) {
+    const auto it = by_location.find(site.location);
+    if (it == by_location.end()) continue;
+    if (it->second->sampled > it->second->undecided) site.temporary_share = it->second->temporary_share;
+    site.lifetime_p50_ms = it->second->lifetime_p50_ms;
+  }
+}
+#endif
 
 }  // namespace
 
@@ -52,6 +69,12 @@ MemoryProfiler::MemoryProfiler(std::string session_id, const Config& config, con
     heap_profiles_ = std::make_shared<HeapProfileCache>(config_.profiling.dump_directory, clock);
     leak_detector_ = std::make_shared<LeakDetector>(config_.profiling, clock, nullptr, heap_profiles_, scheduler);
     allocation_analyzer_ = std::make_shared<AllocationAnalyzer>(config_.profiling, clock, nullptr, 20, heap_profiles_);
+    // At the leak observations' pace: the record changes as fast as the heap profile does.
+    lifetime_recorder_ = std::make_shared<LifetimeRecorder>(
+        config_.profiling.temporary_allocation_ms,
+        std::chrono::duration_cast<std::chrono::nanoseconds>(
+            std::chrono::duration<double>(config_.profiling.leak_detection_interval_sec)),
+        scheduler);
     if (config_.profiling.peak_profile_growth > 0) {
       // After every snapshot of the sampler (the same pace, on the same thread when a scheduler is given).
       peak_recorder_ = std::make_shared<PeakHeapRecorder>(
@@ -75,12 +98,16 @@ void MemoryProfiler::start_profiling() {
   if (peak_recorder_ && HeapProfilingControl::available()) {
     peak_recorder_->start();
   }
+  if (lifetime_recorder_ && HeapProfilingControl::available()) {
+    lifetime_recorder_->start();
+  }
 #endif
 }
 
 void MemoryProfiler::stop_profiling() noexcept {
 #if RIPTIDE_PERF_HAS_MEMORY_PROFILING          // compiled out, the profiling library (and these members) stay empty
   if (peak_recorder_) peak_recorder_->stop();  // before the sampler whose snapshots it reads
+  if (lifetime_recorder_) lifetime_recorder_->stop();
 #endif
   tracker_->stop();
 #if RIPTIDE_PERF_HAS_MEMORY_PROFILING
@@ -132,7 +159,12 @@ LeakReport MemoryProfiler::detect_leaks() {
 AllocationStats MemoryProfiler::get_allocation_stats() {
 #if RIPTIDE_PERF_HAS_MEMORY_PROFILING
   if (allocation_analyzer_) {
-    return allocation_analyzer_->analyze(tracker_->allocation_rate(kRecentRateWindow));
+    AllocationStats stats = allocation_analyzer_->analyze(tracker_->allocation_rate(kRecentRateWindow));
+    if (lifetime_recorder_) {
+      add_lifetimes(stats.top_allocators, lifetime_recorder_->latest());
+      add_lifetimes(stats.top_allocators_by_bytes, lifetime_recorder_->latest());
+    }
+    return stats;
   }
 #endif
   AllocationStats stats;
@@ -186,6 +218,12 @@ MemoryState MemoryProfiler::assess(const PerformanceTargets& targets, std::share
         "leak detection needs jemalloc's heap profiler: " + HeapProfilingControl::unavailable_error().to_string();
   } else {
     state.leaks = detector->latest();
+    state.lifetimes = lifetime_recorder_ ? lifetime_recorder_->latest() : nullptr;
+    if (!state.lifetimes) {
+      state.lifetimes_unavailable_reason =
+          "no lifetime reading yet: jemalloc's record of recent allocations is read every "
+          "profiling.leak_detection_interval_sec while profiling runs";
+    }
     if (!state.leaks) {
       state.leaks_unavailable_reason =
           "no leak observation yet: the leak detector observes every profiling.leak_detection_interval_sec while "
@@ -196,6 +234,10 @@ MemoryState MemoryProfiler::assess(const PerformanceTargets& targets, std::share
 #else
   state.leaks_unavailable_reason = "leak detection is compiled out: build with RIPTIDE_PERF_MEMORY_PROFILING=ON";
 #endif
+  if (!state.lifetimes && state.lifetimes_unavailable_reason.empty()) {
+    state.lifetimes_unavailable_reason =
+        "allocation lifetimes come from jemalloc's heap profiler, as leaks do: " + state.leaks_unavailable_reason;
+  }
   state.self_heap = self_heap();
   state.fragmentation = assess_fragmentation(*state.snapshot, allocator_tuning_);
   state.health =

@@ -1,4 +1,5 @@
 #include "riptide/performance/profiling/leak_detector.hpp"
+#include "riptide/performance/profiling/recent_allocations.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -25,7 +26,6 @@ namespace riptide::performance {
 namespace {
 
 // Records of recent sampled allocations kept by jemalloc for ages; each costs ~100 bytes plus its stack.
-constexpr long kRecentAllocMax = 4096;
 
 constexpr std::uint64_t kMiB = 1024 * 1024;
 constexpr std::uint64_t kMediumLeakedBytes = 16 * kMiB;
@@ -33,72 +33,26 @@ constexpr std::uint64_t kHighLeakedBytes = 256 * kMiB;
 constexpr double kMediumGrowth = 64.0 * 1024.0;  // bytes/s
 constexpr double kHighGrowth = 1024.0 * 1024.0;  // bytes/s
 
-// Oldest live sampled allocation per site (HeapSite::id) from jemalloc's prof_recent records (JSON), as
-// wall time.
+// Oldest live sampled allocation per site (HeapSite::id) from jemalloc's record of recent sampled
+// allocations, as wall time. The first call turns the record on: it holds nothing yet.
 std::unordered_map<std::uint64_t, std::chrono::system_clock::time_point> oldest_live_recent(Symbolizer& symbolizer) {
   std::unordered_map<std::uint64_t, std::chrono::system_clock::time_point> result;
-#if RIPTIDE_PERF_HAS_JEMALLOC
-  if (!HeapProfilingControl::available()) {
-    return result;
-  }
-  ssize_t current_max = 0;
-  std::size_t size = sizeof(current_max);
-  if (mallctl("experimental.prof_recent.alloc_max", &current_max, &size, nullptr, 0) != 0) {
-    return result;
-  }
-  if (current_max == 0) {
-    // Off by default; turn it on so later reports can date allocations. Nothing recorded yet this time.
-    ssize_t wanted = kRecentAllocMax;
-    (void)mallctl("experimental.prof_recent.alloc_max", nullptr, nullptr, &wanted, sizeof(wanted));
-    return result;
-  }
-  std::string json;
-  using WriteCallback = void (*)(void*, const char*);
-  WriteCallback callback = [](void* opaque, const char* text) { static_cast<std::string*>(opaque)->append(text); };
-  // The ctl takes {write_cb, cbopaque} as one value.
-  struct {
-    WriteCallback write;
-    void* opaque;
-  } arguments{callback, &json};
-  if (mallctl("experimental.prof_recent.alloc_dump", nullptr, nullptr, &arguments, sizeof(arguments)) != 0) {
-    return result;
-  }
-  // alloc_time is CLOCK_MONOTONIC nanoseconds (steady_clock on Linux); map it onto the wall clock.
-  const auto steady_now = std::chrono::steady_clock::now();
+  const auto recorded = ensure_recent_allocations_recorded();
+  if (!recorded || !recorded.value()) return result;
+  const auto recent = read_recent_allocations();
+  if (!recent) return result;
+  // Record times are CLOCK_MONOTONIC; map them onto the wall clock.
+  const auto monotonic_now = recent_allocation_clock_now();
   const auto system_now = std::chrono::system_clock::now();
-  const auto parsed = nlohmann::json::parse(json, nullptr, false);
-  if (parsed.is_discarded() || !parsed.contains("recent_alloc") || !parsed["recent_alloc"].is_array()) {
-    return result;
-  }
-  std::vector<std::uint64_t> frames;
   SiteAttributor attribute(symbolizer);
-  for (const auto& record : parsed["recent_alloc"]) {
-    if (!record.is_object() || record.value("released", true) || !record.contains("alloc_trace") ||
-        !record.contains("alloc_time") || !record["alloc_time"].is_number_unsigned()) {
-      continue;
-    }
-    frames.clear();
-    for (const auto& address : record["alloc_trace"]) {
-      if (address.is_string()) {
-        frames.push_back(std::strtoull(address.get_ref<const std::string&>().c_str(), nullptr, 16));
-      }
-    }
-    if (frames.empty()) {
-      continue;
-    }
-    const std::uint64_t site = std::hash<std::string>{}(attribute(frames).key());
-    const auto alloc_steady =
-        std::chrono::steady_clock::time_point(std::chrono::nanoseconds(record["alloc_time"].get<std::uint64_t>()));
-    const auto wall =
-        system_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(steady_now - alloc_steady);
+  for (const auto& allocation : recent.value().records) {
+    if (allocation.freed_at) continue;
+    const std::uint64_t site = std::hash<std::string>{}(attribute(allocation.frames).key());
+    const auto wall = system_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                       monotonic_now - allocation.allocated_at);
     auto [it, inserted] = result.try_emplace(site, wall);
-    if (!inserted && wall < it->second) {
-      it->second = wall;
-    }
+    if (!inserted && wall < it->second) it->second = wall;
   }
-#else
-  (void)symbolizer;
-#endif
   return result;
 }
 

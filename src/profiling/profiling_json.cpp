@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "riptide/performance/core/json_optional.hpp"
 #include "riptide/performance/core/time_format.hpp"
 
 namespace riptide::performance {
@@ -71,6 +72,8 @@ void to_json(nlohmann::json& json, const AllocationSite& site) {
       {"line", site.line},
       {"relative_error", site.relative_error},
       {"size_error_bytes", site.size_error_bytes},
+      {"temporary_share", optional_json(site.temporary_share)},
+      {"lifetime_p50_ms", optional_json(site.lifetime_p50_ms)},
       {"stack", site.stack},
   };
 }

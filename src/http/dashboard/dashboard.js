@@ -428,11 +428,35 @@
     const rows = (stats.top_allocators || []).slice(0, 15).map((a) => [
       [String(a.location || '?'), 'loc', siteTitle(a)], [fmtNumber(pick(a, 'allocation_count', 'count')), 'num'],
       [fmtEstimate(a.total_bytes, a.size_error_bytes), 'num'], [fmtBytes(a.average_size), 'num'],
-      [num(a.percentage_of_total) !== undefined ? a.percentage_of_total.toFixed(1) + ' %' : '–', 'num']]);
+      [num(a.percentage_of_total) !== undefined ? a.percentage_of_total.toFixed(1) + ' %' : '–', 'num'],
+      [num(a.temporary_share) !== undefined ? (a.temporary_share * 100).toFixed(0) + ' %' : '–', 'num']]);
     fillTable('allocations-table', rows, stats.available === false
       ? 'allocation tracking unavailable: ' + (stats.reason || 'no reason given') : 'no allocation sites yet');
     const now = Date.parse(stats.timestamp) || Date.now();
     pushPoint('allocRate', now, pick(stats, 'allocation_rate_per_second'));
+  }
+
+  function fmtLifetime(ms) {
+    if (num(ms) === undefined) return '–';
+    if (ms < 1000) return fmtNumber(ms, 0) + ' ms';
+    if (ms < 120000) return fmtNumber(ms / 1000, 1) + ' s';
+    return fmtNumber(ms / 60000, 1) + ' min';
+  }
+
+  // How long each site's allocations live (GET /metrics/memory/lifetimes).
+  function renderLifetimes(view) {
+    if (!view) return;
+    if (view.available === false || view.error) {
+      fillTable('lifetimes-table', [], 'lifetimes unavailable: ' + (view.reason || (view.error || {}).message || 'no reason given'));
+      return;
+    }
+    text('lifetimes-threshold', fmtLifetime(view.temporary_threshold_ms));
+    const rows = (view.sites || []).slice(0, 15).map((s) => [
+      [String(s.location || '?'), 'loc', s.function || ''], [fmtNumber(s.sampled), 'num'],
+      [num(s.temporary_share) !== undefined
+        ? (s.temporary_share * 100).toFixed(0) + ' % ± ' + (s.temporary_share_error * 100).toFixed(0) : '–', 'num'],
+      [fmtLifetime(s.lifetime_p50_ms), 'num'], [fmtLifetime(s.lifetime_p99_ms), 'num'], [fmtNumber(s.alive), 'num']]);
+    fillTable('lifetimes-table', rows, 'no sampled allocations recorded yet');
   }
 
   // Where RSS goes, from the program's bytes up (GET /metrics/memory/fragmentation).
@@ -853,6 +877,7 @@
     await loadFlame();
     await poll('/metrics/memory/peak', renderPeak);
     await poll('/metrics/memory/fragmentation', renderFragmentation);
+    await poll('/metrics/memory/lifetimes', renderLifetimes);
     await loadDiff();
   }
 
@@ -870,6 +895,7 @@
     else text('flame-note', 'No heap profile in this report.');
     renderPeak(data['/metrics/memory/peak']);
     renderFragmentation(data['/metrics/memory/fragmentation']);
+    renderLifetimes(data['/metrics/memory/lifetimes']);
     // A report carries folded stacks: the peak's and the current heap's for the diff, a delta's (signed).
     if (typeof data.peak_folded === 'string' && typeof data.flamegraph_folded === 'string') {
       renderDiff(decodeFolded(data.peak_folded, 'inuse_space'), decodeFolded(data.flamegraph_folded, 'inuse_space'),

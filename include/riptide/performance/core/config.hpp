@@ -48,7 +48,8 @@ struct ProfilingConfig {
   double leak_min_r_squared = 0.8;                ///< fit quality that separates steady growth from churn
   std::uint32_t max_tracked_sites = 4096;         ///< bound on allocation sites with leak history
   std::uint32_t max_history_per_site = 64;        ///< observations kept per site (>= leak_min_observations)
-  double peak_profile_growth = 0.10;  ///< heap growth over the last peak profile that captures a new one (0: off)
+  double peak_profile_growth = 0.10;       ///< heap growth over the last peak profile that captures a new one (0: off)
+  double temporary_allocation_ms = 100.0;  ///< an allocation freed within this is temporary (lifetime view)
   std::uint64_t symbolizer_cache_max_bytes = 4 << 20;  ///< symbolized frames + frame classes cached
   std::uint64_t symbolizer_dwarf_max_bytes = 4 << 20;  ///< libdw's parsed DWARF before its session is rebuilt
   bool debuginfod = false;     ///< let the symbolizer download missing debug info from DEBUGINFOD_URLS (network)

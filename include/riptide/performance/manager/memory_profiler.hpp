@@ -122,7 +122,8 @@ class MemoryProfiler {
   std::shared_ptr<HeapProfileCache> heap_profiles_;
   std::shared_ptr<LeakDetector> leak_detector_;
   std::shared_ptr<AllocationAnalyzer> allocation_analyzer_;
-  std::shared_ptr<PeakHeapRecorder> peak_recorder_;  // reads tracker_: declared after it, stopped first
+  std::shared_ptr<PeakHeapRecorder> peak_recorder_;
+  std::shared_ptr<LifetimeRecorder> lifetime_recorder_;  // reads tracker_: declared after it, stopped first
 };
 
 }  // namespace riptide::performance

@@ -18,6 +18,7 @@
 #include "riptide/performance/memory/memory_health.hpp"
 #include "riptide/performance/memory/memory_snapshot.hpp"
 #include "riptide/performance/memory/memory_trend.hpp"
+#include "riptide/performance/profiling/allocation_lifetimes.hpp"
 #include "riptide/performance/profiling/leak_detector.hpp"
 #include "riptide/performance/profiling/self_heap.hpp"
 #include "riptide/performance/profiling/symbolizer.hpp"
@@ -39,7 +40,11 @@ struct MemoryState {
   std::optional<SelfHeapEstimate> self_heap;  ///< the library's own heap; empty without heap profiling
   std::optional<SymbolizerStats> symbolizer;  ///< empty when heap profiling is compiled out
   MemoryHealth health;                        ///< the verdict of GET /metrics/memory/health
-  FragmentationReport fragmentation;          ///< RSS down to the program's bytes (GET /metrics/memory/fragmentation)
+  /// How long each site's allocations live (jemalloc's record of recent sampled allocations); null before the
+  /// first reading or without heap profiling (`lifetimes_unavailable_reason` says why).
+  std::shared_ptr<const AllocationLifetimes> lifetimes;
+  std::string lifetimes_unavailable_reason;
+  FragmentationReport fragmentation;  ///< RSS down to the program's bytes (GET /metrics/memory/fragmentation)
 };
 
 /// The memory, allocation-rate and profiling families of GET /metrics (riptide_process_*, riptide_heap_*,

@@ -35,6 +35,10 @@ struct AllocationSite {
   double relative_error = 0;           ///< ~1/sqrt(samples): how far the estimates may be off
   std::uint64_t size_error_bytes = 0;  ///< one standard deviation of total_bytes from sampling
   std::vector<std::string> stack;      ///< symbolized frames from this site outwards
+  /// From the lifetime view (allocation_lifetimes.hpp) when it has the site: the share of its sampled
+  /// allocations freed within profiling.temporary_allocation_ms, and their median lifetime.
+  std::optional<double> temporary_share;
+  std::optional<double> lifetime_p50_ms;
 };
 
 /// jemalloc's per-size-class counters read once (after an epoch refresh).
