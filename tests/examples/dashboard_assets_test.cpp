@@ -228,46 +228,43 @@ TEST(DashboardAssets, MemoryChartSeriesShareOneTimeAxisAndTheFragmentationAndLif
          {"reason", "250 MiB of freed pages are still resident"},
          {"up_to_bytes", 262'144'000}}}}};
 
-  data["/metrics/memory/lifetimes"] = {
-    {"available", true},
-    {"temporary_threshold_ms", 100.0},
-    {"sites",
-     {{{"location", "parse_page (scraper.cpp:88)"},
-       {"function", "parse_page"},
-       {"sampled", 420},
-       {"temporary_share", 0.3},
-       {"temporary_share_error", 0.022},
-       {"lifetime_p50_ms", 4.0},
-       {"lifetime_p99_ms", 10004.0},
-       {"alive", 231}}}}
-  }
-};
+  data["/metrics/memory/lifetimes"] = {{"available", true},
+                                       {"temporary_threshold_ms", 100.0},
+                                       {"sites",
+                                        {{{"location", "parse_page (scraper.cpp:88)"},
+                                          {"function", "parse_page"},
+                                          {"sampled", 420},
+                                          {"temporary_share", 0.3},
+                                          {"temporary_share_error", 0.022},
+                                          {"lifetime_p50_ms", 4.0},
+                                          {"lifetime_p99_ms", 10004.0},
+                                          {"alive", 231}}}}};
 
-const auto file = std::filesystem::path{std::getenv("RIPTIDE_PERF_BINARY_DIR")} / "dashboard_axis_test.html";
-std::ofstream{file} << http::render_static_dashboard(data.dump(), "axis test");
-const std::string dom = riptide::test::run_chromium("file://" + file.string(), "--dump-dom", 3000);
-ASSERT_FALSE(dom.empty()) << "chromium printed nothing";
-const std::string first = "1767261600000";  // 2026-01-01T10:00:00Z
-const std::string last = "1767261622000";   // 10:00:22Z, the 12th point
-const std::string series = riptide::test::attribute_of(dom, "chart-memory", "data-series");
-const std::string span = first + "-" + last + "/12";
-EXPECT_EQ(series, span + " " + span + " " + span) << "RSS, heap and resident must cover the same points";
-EXPECT_EQ(riptide::test::attribute_of(dom, "chart-memory", "data-x-min"), first);
-EXPECT_EQ(riptide::test::attribute_of(dom, "chart-memory", "data-x-max"), last);
-EXPECT_EQ(riptide::test::attribute_of(dom, "chart-memory", "data-points"), "33");  // 12 + 12 + 9 figures
+  const auto file = std::filesystem::path{std::getenv("RIPTIDE_PERF_BINARY_DIR")} / "dashboard_axis_test.html";
+  std::ofstream{file} << http::render_static_dashboard(data.dump(), "axis test");
+  const std::string dom = riptide::test::run_chromium("file://" + file.string(), "--dump-dom", 3000);
+  ASSERT_FALSE(dom.empty()) << "chromium printed nothing";
+  const std::string first = "1767261600000";  // 2026-01-01T10:00:00Z
+  const std::string last = "1767261622000";   // 10:00:22Z, the 12th point
+  const std::string series = riptide::test::attribute_of(dom, "chart-memory", "data-series");
+  const std::string span = first + "-" + last + "/12";
+  EXPECT_EQ(series, span + " " + span + " " + span) << "RSS, heap and resident must cover the same points";
+  EXPECT_EQ(riptide::test::attribute_of(dom, "chart-memory", "data-x-min"), first);
+  EXPECT_EQ(riptide::test::attribute_of(dom, "chart-memory", "data-x-max"), last);
+  EXPECT_EQ(riptide::test::attribute_of(dom, "chart-memory", "data-points"), "33");  // 12 + 12 + 9 figures
 
-EXPECT_EQ(riptide::test::attribute_of(dom, "fragmentation-table", "data-rows"), "7");
-const std::string steps = riptide::test::element_of(dom, "fragmentation-table", "table");
-EXPECT_NE(steps.find("+ dirty pages"), std::string::npos) << steps;
-EXPECT_NE(steps.find("250 MiB"), std::string::npos) << steps;
-EXPECT_NE(steps.find("900 MiB"), std::string::npos) << steps;  // RSS
-EXPECT_NE(riptide::test::element_of(dom, "size-classes-table", "table").find("10.0 %"), std::string::npos);
-EXPECT_EQ(riptide::test::attribute_of(dom, "fragmentation-advice", "data-items"), "1");
-EXPECT_NE(dom.find("62.5 % of resident holds no object"), std::string::npos);
+  EXPECT_EQ(riptide::test::attribute_of(dom, "fragmentation-table", "data-rows"), "7");
+  const std::string steps = riptide::test::element_of(dom, "fragmentation-table", "table");
+  EXPECT_NE(steps.find("+ dirty pages"), std::string::npos) << steps;
+  EXPECT_NE(steps.find("250 MiB"), std::string::npos) << steps;
+  EXPECT_NE(steps.find("900 MiB"), std::string::npos) << steps;  // RSS
+  EXPECT_NE(riptide::test::element_of(dom, "size-classes-table", "table").find("10.0 %"), std::string::npos);
+  EXPECT_EQ(riptide::test::attribute_of(dom, "fragmentation-advice", "data-items"), "1");
+  EXPECT_NE(dom.find("62.5 % of resident holds no object"), std::string::npos);
 
-EXPECT_EQ(riptide::test::attribute_of(dom, "lifetimes-table", "data-rows"), "1");
-const std::string lifetimes = riptide::test::element_of(dom, "lifetimes-table", "table");
-EXPECT_NE(lifetimes.find("30 % ± 2"), std::string::npos) << lifetimes;  // the share with its sampling error
-EXPECT_NE(lifetimes.find("10.0 s"), std::string::npos) << lifetimes;    // p99 lifetime
-EXPECT_NE(dom.find("<span id=\"lifetimes-threshold\">100 ms</span>"), std::string::npos);
+  EXPECT_EQ(riptide::test::attribute_of(dom, "lifetimes-table", "data-rows"), "1");
+  const std::string lifetimes = riptide::test::element_of(dom, "lifetimes-table", "table");
+  EXPECT_NE(lifetimes.find("30 % ± 2"), std::string::npos) << lifetimes;  // the share with its sampling error
+  EXPECT_NE(lifetimes.find("10.0 s"), std::string::npos) << lifetimes;    // p99 lifetime
+  EXPECT_NE(dom.find("<span id=\"lifetimes-threshold\">100 ms</span>"), std::string::npos);
 }
