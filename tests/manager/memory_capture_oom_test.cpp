@@ -2,10 +2,10 @@
 // ends it, and a complete capture (heap profile, snapshot, leak report) is on disk afterwards, written
 // when the cgroup's working set crossed 0.6 of the limit; Google's pprof reads its heap profile.
 //
-// The test makes a child cgroup below its own memory cgroup (cgroup v1: the memory controller's
-// hierarchy; cgroup v2: needs the memory controller in the test's cgroup.subtree_control) and removes it
-// afterwards. Where that is impossible (not root, no memory controller, v2 without delegation) it skips
-// with the exact reason.
+// The test makes a cgroup with a limit and removes it afterwards: cgroup v1, a child of its own memory
+// cgroup; cgroup v2, a child of its own when the memory controller is delegated to it, else a sibling
+// below a parent that has the memory controller in its cgroup.subtree_control. Where that is impossible (not root, no
+// memory controller, v2 without delegation) it skips with the exact reason.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -83,7 +83,6 @@ class LimitedCgroup {
       const fs::path own = join_below(*mounts.memory_v1, mounts.memory_v1_root.value_or("/"), *membership.memory_path);
       if (!make(own / name)) return;
       version_ = 1;
-      limit_file_ = "memory.limit_in_bytes";
       if (const auto problem = write_control(dir_ / "memory.limit_in_bytes", std::to_string(kLimitBytes));
           !problem.empty()) {
         skip_ = "cannot set the limit: " + problem;
@@ -96,17 +95,25 @@ class LimitedCgroup {
       return;
     }
     if (membership.unified_path && mounts.unified) {
-      const fs::path own = join_below(*mounts.unified, mounts.unified_root.value_or("/"), *membership.unified_path);
-      const std::string subtree = read_text(own / "cgroup.subtree_control");
-      if (subtree.find("memory") == std::string::npos) {
-        skip_ = "cgroup v2 without delegation: the memory controller is not in " +
-                (own / "cgroup.subtree_control").string() + " (\"" + subtree.substr(0, subtree.find('\n')) +
-                "\"), and a v2 cgroup that holds processes cannot enable it for children";
+      const fs::path mount = *mounts.unified;
+      const fs::path own = join_below(mount, mounts.unified_root.value_or("/"), *membership.unified_path);
+      // A v2 cgroup that holds processes cannot enable controllers for children ("no internal processes"):
+      // a child of our own cgroup works only when the memory controller is already delegated to it; else
+      // a sibling does, below a parent that gives us the memory controller.
+      fs::path parent;
+      if (read_text(own / "cgroup.subtree_control").find("memory") != std::string::npos) {
+        parent = own;
+      } else if (own != mount &&
+                 read_text(own.parent_path() / "cgroup.subtree_control").find("memory") != std::string::npos) {
+        parent = own.parent_path();
+      } else {
+        skip_ = "cgroup v2 without delegation: the memory controller is neither in " +
+                (own / "cgroup.subtree_control").string() + " nor in its parent's (a v2 cgroup that holds " +
+                "processes cannot enable it for children)";
         return;
       }
-      if (!make(own / name)) return;
+      if (!make(parent / name)) return;
       version_ = 2;
-      limit_file_ = "memory.max";
       if (const auto problem = write_control(dir_ / "memory.max", std::to_string(kLimitBytes)); !problem.empty()) {
         skip_ = "cannot set the limit: " + problem;
         return;
@@ -152,7 +159,6 @@ class LimitedCgroup {
   std::string skip_;
   fs::path dir_;
   int version_ = 0;
-  std::string limit_file_;
 };
 
 class TempDir {
