@@ -206,7 +206,9 @@ TEST(MemoryCaptureOom, AHostInALimitedCgroupLeavesAReadableCaptureBeforeTheOomKi
   EXPECT_EQ(WTERMSIG(status), SIGKILL) << output;
   EXPECT_THAT(output, HasSubstr("CGROUP " + std::to_string(cgroup.version()) + " " + cgroup.dir().string()))
       << "the host's reader found the cgroup it joined";
-  if (const auto kills = cgroup.oom_kills()) EXPECT_GE(*kills, 1U) << "the kernel's OOM killer, not someone else";
+  if (const auto kills = cgroup.oom_kills()) {
+    EXPECT_GE(*kills, 1U) << "the kernel's OOM killer, not someone else";
+  }
 
   const rp::CaptureStore store(captures.path(), {});
   const std::vector<rp::MemoryCapture> list = store.scan();
