@@ -238,6 +238,14 @@ const std::vector<Field>& table() {
         flag(RP_KEY(profiling, debuginfod)),
         text(RP_KEY(profiling, dump_directory), check_path,
              "a directory path (empty: $TMPDIR or /tmp), at most 4096 bytes, no control characters"),
+        text(RP_KEY(profiling, capture_dir), check_path,
+             "a directory path (empty: no captures), at most 4096 bytes, no control characters; created when "
+             "missing, and it must be writable"),
+        whole(RP_KEY(profiling, capture_max_files), 1, 1000),
+        seconds(RP_KEY(profiling, capture_min_interval_sec), 0, 7 * kDay),
+        number(RP_KEY(profiling, capture_cgroup_share), 0, 1, true),
+        whole(RP_KEY(profiling, capture_min_free_mb), 0, 16'777'216),
+        whole(RP_KEY(profiling, capture_max_mb), 1, 65536),
 
         flag(RP_KEY(cache, enabled)),
         whole(RP_KEY(cache, max_size_mb), 1, 1'048'576),

@@ -4,6 +4,7 @@
 #include "riptide/performance/core/features.hpp"
 #include "riptide/performance/http/http_error.hpp"
 #include "riptide/performance/http/query.hpp"
+#include "riptide/performance/manager/memory_bodies.hpp"
 #include "riptide/performance/manager/memory_profiler.hpp"
 #include "riptide/performance/manager/performance_manager.hpp"
 #include "riptide/performance/memory/memory_json.hpp"
@@ -26,13 +27,7 @@ void merge_into(nlohmann::json& body, nlohmann::json fields) {
 
 Response snapshot(const RouteContext& context, const Request& request) {
   Query::parse(request.query()).allow_only({});
-  const MemorySnapshot snapshot = context.profiler->get_current_snapshot();
-  nlohmann::json body = snapshot_to_json(snapshot);
-  body["session_id"] = context.session_id;
-  const auto self = context.profiler->self_heap();
-  body["self_heap_bytes"] = self ? nlohmann::json(self->bytes) : nlohmann::json(nullptr);
-  body["self_heap_error_bytes"] = self ? nlohmann::json(self->error_bytes) : nlohmann::json(nullptr);
-  return json_response(body);
+  return json_response(memory_snapshot_body(*context.profiler, context.session_id));
 }
 
 Response trend(const RouteContext& context, const Request& request) {
@@ -53,22 +48,9 @@ Response trend(const RouteContext& context, const Request& request) {
 // detector's periodic work, or the explicit detect_leaks()).
 Response leaks(const RouteContext& context, const Request& request) {
   Query::parse(request.query()).allow_only({});
-  const MemoryState state = context.memory_state();
-  if (!state.leaks) throw HttpError::unavailable(state.leaks_unavailable_reason);
-  if (!state.leaks->available) {
-    // With the profiler on, the failure is the dump itself (directory missing, unwritable or full): say so
-    // instead of blaming the profiler.
-    throw HttpError::unavailable((state.heap_profiling_available ? "leak detection failed: "
-                                                                 : "leak detection needs jemalloc's heap profiler: ") +
-                                 state.leaks->reason);
-  }
-#if RIPTIDE_PERF_HAS_MEMORY_PROFILING  // a report exists only then; its JSON lives in the profiling area
-  nlohmann::json body = *state.leaks;
-  body["session_id"] = context.session_id;
-  return json_response(body);
-#else
-  throw HttpError::unavailable(state.leaks_unavailable_reason);
-#endif
+  LeakReportBody leaks = leak_report_body(context.memory_state(), context.session_id);
+  if (!leaks.body) throw HttpError::unavailable(leaks.unavailable_reason);
+  return json_response(*leaks.body);
 }
 
 Response allocations(const RouteContext& context, const Request& request) {
@@ -153,6 +135,7 @@ void add_memory_routes(Router& router, const std::shared_ptr<RouteContext>& cont
   add_memory_peak_route(router, context);
   router.add_route("POST", "/metrics/memory/gc", [context](const Request& request) { return gc(*context, request); },
                    {.sensitive = true, .blocking = true});
+  add_capture_routes(router, context);
 }
 
 }  // namespace riptide::performance::http

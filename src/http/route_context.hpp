@@ -66,5 +66,7 @@ struct RouteContext {
 void add_memory_routes(Router& router, const std::shared_ptr<RouteContext>& context);
 void add_metrics_routes(Router& router, const std::shared_ptr<RouteContext>& context);
 void add_pprof_routes(Router& router, const std::shared_ptr<RouteContext>& context);
+/// GET /metrics/memory/captures and /metrics/memory/captures/<name>/<file>; part of the memory group.
+void add_capture_routes(Router& router, const std::shared_ptr<RouteContext>& context);
 
 }  // namespace riptide::performance::http

@@ -45,20 +45,54 @@ bool constant_time_equals(std::string_view presented, std::string_view expected)
 }
 
 void Router::add_route(std::string method, std::string path, Handler handler, RouteOptions options) {
+  add(std::move(method), std::move(path), std::move(handler), options, false);
+}
+
+void Router::add_prefix_route(std::string method, std::string prefix, Handler handler, RouteOptions options) {
+  if (prefix.empty() || prefix.back() != '/') {
+    throw std::invalid_argument("http route: a prefix must end with '/': '" + prefix + "'");
+  }
+  add(std::move(method), std::move(prefix), std::move(handler), options, true);
+}
+
+void Router::add(std::string method, std::string path, Handler handler, RouteOptions options, bool prefix) {
   if (!is_token(method)) throw std::invalid_argument("http route: invalid method '" + method + "'");
   if (path.empty() || path.front() != '/' || path.find('?') != std::string::npos) {
     throw std::invalid_argument("http route: path must start with '/' and have no query: '" + path + "'");
   }
-  if (find(method, path) != nullptr) {
-    throw std::invalid_argument("http route: " + method + " " + path + " is already registered");
+  for (const auto& route : routes_) {
+    if (route.info.path == path && route.info.method == method && route.info.prefix == prefix) {
+      throw std::invalid_argument("http route: " + method + " " + path + " is already registered");
+    }
   }
   if (!handler) throw std::invalid_argument("http route: empty handler for " + method + " " + path);
-  routes_.push_back(Route{RouteInfo{std::move(method), std::move(path), options}, std::move(handler)});
+  routes_.push_back(Route{RouteInfo{std::move(method), std::move(path), options, prefix}, std::move(handler)});
+}
+
+std::vector<const Router::Route*> Router::candidates(std::string_view path) const {
+  std::vector<const Route*> exact;
+  std::vector<const Route*> longest_prefix;
+  std::size_t longest = 0;
+  for (const auto& route : routes_) {
+    const std::string& route_path = route.info.path;
+    if (!route.info.prefix) {
+      if (route_path == path) exact.push_back(&route);
+    } else if (path.size() > route_path.size() && path.starts_with(route_path) && route_path.size() >= longest) {
+      if (route_path.size() > longest) longest_prefix.clear();
+      longest = route_path.size();
+      longest_prefix.push_back(&route);
+    }
+  }
+  return exact.empty() ? longest_prefix : exact;
 }
 
 const Router::Route* Router::find(std::string_view method, std::string_view path) const noexcept {
-  for (const auto& route : routes_) {
-    if (route.info.path == path && route.info.method == method) return &route;
+  try {
+    for (const Route* route : candidates(path)) {
+      if (route->info.method == method) return route;
+    }
+  } catch (...) {
+    // Out of memory while listing a handful of pointers: treated as no route.
   }
   return nullptr;
 }
@@ -131,10 +165,9 @@ Response Router::dispatch(const Request& request) const {
 
   const Route* match = nullptr;
   std::vector<std::string_view> allowed;
-  for (const auto& route : routes_) {
-    if (route.info.path != path) continue;
-    if (route.info.method == request.method) match = &route;
-    allowed.push_back(route.info.method);
+  for (const Route* route : candidates(path)) {
+    if (route->info.method == request.method) match = route;
+    allowed.push_back(route->info.method);
   }
   if (allowed.empty()) {
     throw HttpError(404, "not_found", "no endpoint at " + std::string{path.substr(0, 128)});

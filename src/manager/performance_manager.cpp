@@ -13,6 +13,7 @@
 #include "riptide/performance/core/logger.hpp"
 #include "riptide/performance/core/time_format.hpp"
 #include "riptide/performance/core/uuid.hpp"
+#include "riptide/performance/manager/memory_capture_monitor.hpp"
 #include "riptide/performance/manager/performance_json.hpp"
 #include "riptide/performance/manager/performance_state.hpp"
 #if RIPTIDE_PERF_HAS_CACHE
@@ -190,6 +191,8 @@ PerformanceManager::PerformanceManager(PrivateTag, const Config& config, const C
       profiler_(make_uuid_v4(), config, clock, scheduler_),
       requests_(clock, histogram_options(config)),
       stages_(clock, histogram_options(config)),
+      captures_(std::make_unique<MemoryCaptureMonitor>(config, profiler_, profiler_.session_id(), clock, scheduler_,
+                                                       [this] { return targets(); })),
 #if RIPTIDE_PERF_HAS_CACHE
       cache_(config.cache.enabled ? TieredCache::from_config(config.cache, config.redis) : nullptr),
 #endif
@@ -207,6 +210,7 @@ PerformanceManager::PerformanceManager(PrivateTag, const Config& config, const C
 
 PerformanceManager::~PerformanceManager() {
   checker_.stop();
+  captures_->stop();
   profiler_.stop_profiling();
 }
 
@@ -232,7 +236,9 @@ void PerformanceManager::start_monitoring() {
   }
   try {
     checker_.start();
+    captures_->start();
   } catch (const Error&) {
+    checker_.stop();
     const std::lock_guard state(state_mutex_);
     monitoring_ = false;
     throw;
@@ -483,6 +489,7 @@ MemorySummary PerformanceManager::memory_summary(std::chrono::nanoseconds durati
 
 PerformanceReport PerformanceManager::stop_monitoring() {
   checker_.stop();
+  captures_->stop();
   profiler_.stop_profiling();
   PerformanceReport report;
   report.targets = targets();
@@ -524,6 +531,10 @@ PerformanceReport PerformanceManager::stop_monitoring() {
   }
   report.recommendations = make_recommendations(report);
   return report;
+}
+
+CaptureOutcome PerformanceManager::capture_now(const std::string& reason) {
+  return captures_->capture_now(reason);
 }
 
 nlohmann::json PerformanceManager::performance_json() {

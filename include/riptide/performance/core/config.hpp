@@ -54,6 +54,13 @@ struct ProfilingConfig {
   std::uint64_t symbolizer_dwarf_max_bytes = 4 << 20;  ///< libdw's parsed DWARF before its session is rebuilt
   bool debuginfod = false;     ///< let the symbolizer download missing debug info from DEBUGINFOD_URLS (network)
   std::string dump_directory;  ///< where prof.dump writes (empty: $TMPDIR or /tmp)
+  // Memory captures before the OOM killer (docs/captures.md).
+  std::string capture_dir;                  ///< where captures are written (empty: no captures)
+  std::uint32_t capture_max_files = 5;      ///< captures kept in capture_dir; the oldest is removed first
+  double capture_min_interval_sec = 300.0;  ///< at least this long between two captures
+  double capture_cgroup_share = 0.9;        ///< capture when the cgroup's working set reaches this share of its limit
+  std::uint64_t capture_min_free_mb = 256;  ///< skip a capture that would leave less free space on the file system
+  std::uint64_t capture_max_mb = 256;       ///< skip a capture larger than this
   bool operator==(const ProfilingConfig&) const = default;
 };
 

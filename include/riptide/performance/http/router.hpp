@@ -33,8 +33,9 @@ struct AccessPolicy {
 /// What one registered route is, for listings and documentation.
 struct RouteInfo {
   std::string method;    ///< "GET" or "POST"
-  std::string path;      ///< exact path, no pattern
+  std::string path;      ///< exact path, or the prefix (ending in '/') of a prefix route
   RouteOptions options;  ///< its sensitivity and whether it blocks
+  bool prefix = false;   ///< answers every path that starts with `path` and is longer
 };
 
 class Router {
@@ -49,6 +50,10 @@ class Router {
   /// Registers `handler` for `method` on the exact `path`. Throws std::invalid_argument when the pair is
   /// already registered or the path does not start with '/'. Register before serving: not thread-safe.
   void add_route(std::string method, std::string path, Handler handler, RouteOptions options = {});
+  /// Registers `handler` for `method` on every path that starts with `prefix` (which must end with '/')
+  /// and is longer; the handler parses the rest of Request::path() itself. Exact routes win over prefix
+  /// routes; a longer prefix wins over a shorter one. Throws std::invalid_argument as add_route() does.
+  void add_prefix_route(std::string method, std::string prefix, Handler handler, RouteOptions options = {});
 
   /// Answers one request. Never throws: a handler's HttpError becomes its status, anything else a 500.
   /// Thread-safe once routes are registered (handlers must be thread-safe themselves).
@@ -76,6 +81,9 @@ class Router {
   };
   [[nodiscard]] Response dispatch(const Request& request) const;
   [[nodiscard]] const Route* find(std::string_view method, std::string_view path) const noexcept;
+  // The routes for `path`: the exact ones, else those of the longest matching prefix.
+  [[nodiscard]] std::vector<const Route*> candidates(std::string_view path) const;
+  void add(std::string method, std::string path, Handler handler, RouteOptions options, bool prefix);
 
   std::vector<Route> routes_;
   AccessPolicy access_;

@@ -39,6 +39,7 @@
 #include "riptide/performance/limits/resource_limits.hpp"
 #endif
 #include "riptide/performance/manager/memory_profiler.hpp"
+#include "riptide/performance/memory/capture_store.hpp"
 #include "riptide/performance/timing/cpu_profiler.hpp"
 #include "riptide/performance/timing/latency_histogram.hpp"
 #include "riptide/performance/timing/stage_timer.hpp"
@@ -47,7 +48,8 @@
 
 namespace riptide::performance {
 
-struct PerformanceState;  // performance_state.hpp
+struct PerformanceState;     // performance_state.hpp
+class MemoryCaptureMonitor;  // memory_capture_monitor.hpp
 class PrometheusWriter;
 
 /// A reading of everything the targets are about. Latency, throughput and AI share cover the sliding
@@ -232,6 +234,14 @@ class PerformanceManager {
     return profiler_.take_heap_profile_delta(duration, std::move(stop));
   }
 
+  /// Writes a memory capture now (heap profile, snapshot and leak report in profiling.capture_dir;
+  /// docs/captures.md), whatever the thresholds; it starts the interval before the next automatic one.
+  /// `performed` false with the reason when captures are off or the disk bounds refuse it; throws Error
+  /// when writing fails.
+  CaptureOutcome capture_now(const std::string& reason = {});
+  /// The captures: their published list, status and files (GET /metrics/memory/captures reads these).
+  [[nodiscard]] const MemoryCaptureMonitor& memory_captures() const noexcept { return *captures_; }
+
 #if RIPTIDE_PERF_HAS_CACHE
   /// The manager's two-level cache, built from [cache] and [redis] (null when cache.enabled is false).
   /// The host caches through it so its figures reach get_metrics() and optimize_cache().
@@ -359,6 +369,8 @@ class PerformanceManager {
   MemoryProfiler profiler_;
   LatencyHistogram requests_;
   StageRegistry stages_;
+  // The check before the OOM killer: a job on scheduler_; destroyed (and stopped) before profiler_.
+  std::unique_ptr<MemoryCaptureMonitor> captures_;
 #if RIPTIDE_PERF_HAS_CACHE
   std::unique_ptr<TieredCache> cache_;  // built before the threads start; never replaced
 #endif
