@@ -228,11 +228,15 @@ CaptureOutcome MemoryCaptureMonitor::write_locked(const Cause& cause, const std:
       heap_problem.empty() ? nlohmann::json(nullptr) : nlohmann::json(heap_problem);
 
   contents.files.emplace_back("snapshot.json", memory_snapshot_body(profiler_, session_id_).dump(2) + "\n");
-  const LeakReportBody leaks = leak_report_body(profiler_.assess(targets_()), session_id_);
+  const MemoryState state = profiler_.assess(targets_());
+  const LeakReportBody leaks = leak_report_body(state, session_id_);
   const nlohmann::json leaks_json =
       leaks.body ? *leaks.body
                  : nlohmann::json{{"error", {{"code", "unavailable"}, {"message", leaks.unavailable_reason}}}};
   contents.files.emplace_back("leaks.json", leaks_json.dump(2) + "\n");
+  // Where RSS went at that moment: what a person asks first after an OOM kill of a process whose heap
+  // looked small.
+  contents.files.emplace_back("fragmentation.json", nlohmann::json(state.fragmentation).dump(2) + "\n");
   contents.manifest_extra = std::move(extra);
 
   CaptureOutcome outcome = store_->write(contents);

@@ -176,9 +176,10 @@ TEST_F(CaptureRoutesTest, ListAndDownloadOverHttpAndPprofReadsTheHeapProfile) {
   }
   const bool heap_profiling = rp::JemallocCtl::availability().serves_malloc;
   if (heap_profiling) {
-    EXPECT_THAT(files, ::testing::ElementsAre("heap.pb.gz", "snapshot.json", "leaks.json", "capture.json"));
+    EXPECT_THAT(files, ::testing::ElementsAre("heap.pb.gz", "snapshot.json", "leaks.json", "fragmentation.json",
+                                              "capture.json"));
   } else {
-    EXPECT_THAT(files, ::testing::ElementsAre("snapshot.json", "leaks.json", "capture.json"));
+    EXPECT_THAT(files, ::testing::ElementsAre("snapshot.json", "leaks.json", "fragmentation.json", "capture.json"));
   }
   EXPECT_EQ(capture["bytes"], total);
 
@@ -193,6 +194,8 @@ TEST_F(CaptureRoutesTest, ListAndDownloadOverHttpAndPprofReadsTheHeapProfile) {
   const json snapshot = json::parse(get(base + "snapshot.json").body);
   EXPECT_EQ(snapshot["session_id"], manager->session_id());
   EXPECT_TRUE(snapshot.contains("rss_bytes")) << "the body of GET /metrics/memory/snapshot";
+  const json fragmentation = json::parse(get(base + "fragmentation.json").body);
+  EXPECT_TRUE(fragmentation["available"].is_boolean()) << "the view of GET /metrics/memory/fragmentation";
   const json manifest = json::parse(get(base + "capture.json").body);
   EXPECT_EQ(manifest["pid"], ::getpid());
   EXPECT_TRUE(manifest["memory"]["rss_bytes"].is_number());

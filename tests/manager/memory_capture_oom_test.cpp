@@ -221,7 +221,8 @@ TEST(MemoryCaptureOom, AHostInALimitedCgroupLeavesAReadableCaptureBeforeTheOomKi
     files.push_back(file.name);
     EXPECT_EQ(fs::file_size(captures.path() / capture.name / file.name), file.bytes) << file.name;
   }
-  EXPECT_THAT(files, ::testing::ElementsAre("heap.pb.gz", "snapshot.json", "leaks.json", "capture.json"));
+  EXPECT_THAT(
+      files, ::testing::ElementsAre("heap.pb.gz", "snapshot.json", "leaks.json", "fragmentation.json", "capture.json"));
 
   const json manifest = json::parse(store.read(capture.name, "capture.json"));
   EXPECT_EQ(manifest["memory"]["cgroup"]["version"], cgroup.version());
