@@ -106,7 +106,7 @@ const std::vector<KeyCase>& key_cases() {
       {"profiling.max_tracked_sites", "8192", "8192", "8192"},
       {"profiling.max_history_per_site", "128", "128", "128"},
       {"profiling.peak_profile_growth", "0.25", "0.25", "0.25"},
-      {"profiling.temporary_allocation_ms", "250", "250", "250"},
+      {"profiling.temporary_allocation_ms", "250.5", "250.5", "250.5"},
       {"profiling.symbolizer_cache_max_bytes", "8_388_608", "8388608", "8388608"},
       {"profiling.symbolizer_dwarf_max_bytes", "67108864", "67108864", "67108864"},
       {"profiling.debuginfod", "true", "1", "true"},
