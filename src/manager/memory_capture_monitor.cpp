@@ -134,19 +134,7 @@ void MemoryCaptureMonitor::stop() noexcept {
 
 void MemoryCaptureMonitor::check() {
   if (!store_) return;
-  CaptureReading reading;
-  reading.time = clock_.steady_now();
-  reading.rss_bytes = profiler_.latest_snapshot()->rss_bytes;
-  if (cgroup_.available()) {
-    try {
-      reading.cgroup = cgroup_.read();
-      cgroup_error_logged_ = false;
-    } catch (const Error& error) {
-      // A cgroup file that cannot be read or parsed costs the cgroup threshold, not the RSS one.
-      if (!cgroup_error_logged_) logger()->warn("memory captures: cgroup reading failed: {}", error.what());
-      cgroup_error_logged_ = true;
-    }
-  }
+  const CaptureReading reading = read_memory(CgroupFailure::log_once);
   const std::lock_guard capture(capture_mutex_);
   trigger_.set_rss_alert_bytes(targets_().memory_alert_mb * kMiB);
   const std::optional<CaptureCause> cause = trigger_.observe(reading);
@@ -173,16 +161,7 @@ CaptureOutcome MemoryCaptureMonitor::capture_now(const std::string& reason) {
                           .capture = std::nullopt,
                           .removed = {}};
   }
-  CaptureReading reading;
-  reading.time = clock_.steady_now();
-  reading.rss_bytes = profiler_.latest_snapshot()->rss_bytes;
-  if (cgroup_.available()) {
-    try {
-      reading.cgroup = cgroup_.read();
-    } catch (const Error&) {
-      // The figures are a courtesy in the manifest; the capture itself does not need them.
-    }
-  }
+  const CaptureReading reading = read_memory(CgroupFailure::ignore);
   const std::lock_guard capture(capture_mutex_);
   try {
     return write_locked(Cause{"manual", reason.empty() ? std::string("capture_now()") : reason}, reading);
@@ -190,6 +169,24 @@ CaptureOutcome MemoryCaptureMonitor::capture_now(const std::string& reason) {
     note_problem_locked(std::string("memory capture failed: ") + error.what(), true);
     throw;
   }
+}
+
+CaptureReading MemoryCaptureMonitor::read_memory(CgroupFailure on_failure) {
+  CaptureReading reading;
+  reading.time = clock_.steady_now();
+  reading.rss_bytes = profiler_.latest_snapshot()->rss_bytes;
+  if (!cgroup_.available()) return reading;
+  try {
+    reading.cgroup = cgroup_.read();
+    if (on_failure == CgroupFailure::log_once) cgroup_error_logged_ = false;
+  } catch (const Error& error) {
+    // A cgroup file that cannot be read or parsed costs the cgroup threshold, not the RSS one.
+    if (on_failure == CgroupFailure::log_once && !cgroup_error_logged_) {
+      logger()->warn("memory captures: cgroup reading failed: {}", error.what());
+      cgroup_error_logged_ = true;
+    }
+  }
+  return reading;
 }
 
 CaptureOutcome MemoryCaptureMonitor::write_locked(const Cause& cause, const std::optional<CaptureReading>& reading) {

@@ -24,6 +24,7 @@
 #include "riptide/performance/memory/jemalloc_ctl.hpp"
 #include "riptide/performance/profiling/enable_heap_profiling.hpp"
 #include "support/child_process.hpp"
+#include "support/temp_dir.hpp"
 
 RIPTIDE_PERF_ENABLE_HEAP_PROFILING_WITH("prof:true,prof_active:true,lg_prof_sample:16,prof_accum:true");
 
@@ -45,24 +46,6 @@ std::vector<std::unique_ptr<char[]>> g_kept;
     g_kept.back()[0] = 1;
   }
 }
-
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/riptide-capture-routes-XXXXXX";
-    path_ = fs::path(::mkdtemp(pattern));
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 class CaptureRoutesTest : public ::testing::Test {
  protected:
@@ -86,7 +69,7 @@ class CaptureRoutesTest : public ::testing::Test {
 
   test::HttpResponse get(const std::string& target) { return test::fetch(server->port(), "GET", target); }
 
-  TempDir dir;
+  riptide::test::TempDir dir{"riptide-capture-routes"};
   rp::Config config;
   std::shared_ptr<rp::PerformanceManager> manager;
   std::unique_ptr<http::MemoryMetricsRouter> router;
@@ -273,7 +256,7 @@ TEST_F(CaptureRoutesTest, CapturesOffAndABareProfiler) {
 }
 
 TEST(CaptureConfig, AnUnusableDirectoryIsAConfigErrorNamingTheKey) {
-  TempDir dir;
+  riptide::test::TempDir dir{"riptide-capture-routes"};
   std::ofstream(dir.path() / "file") << "x";
   rp::Config config;
   config.profiling.capture_dir = (dir.path() / "file" / "captures").string();

@@ -13,6 +13,7 @@
 #include "riptide/performance/profiling/enable_heap_profiling.hpp"
 #include "riptide/performance/profiling/leak_detector.hpp"
 #include "support/child_process.hpp"
+#include "support/jemalloc_skip.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -71,13 +72,6 @@ std::string env(const char* name) {
 // sites, pprof heap; arena purges) need jemalloc serving malloc. The asan/tsan presets build without it
 // (the sanitizer replaces malloc): there these checks skip, or assert the documented "not available"
 // answer instead, and everything else in this file still runs under the sanitizer.
-bool jemalloc_serves_malloc() {
-  return rp::JemallocCtl::availability().serves_malloc;
-}
-#define SKIP_UNLESS_JEMALLOC()                                                                         \
-  if (!jemalloc_serves_malloc())                                                                       \
-  GTEST_SKIP() << "needs jemalloc as the process allocator (the asan/tsan presets build without it): " \
-               << rp::JemallocCtl::availability().reason
 
 json body_of(const test::HttpResponse& response) {
   return json::parse(response.body);
@@ -132,8 +126,8 @@ bool wait_for_self_heap(const rp::MemoryProfiler& profiler) {
 }
 
 TEST_F(EndpointsTest, SnapshotHasEverySpecField) {
-  const bool self_heap = jemalloc_serves_malloc() && wait_for_self_heap(*profiler);
-  EXPECT_EQ(self_heap, jemalloc_serves_malloc()) << "heap profiling is on in this executable";
+  const bool self_heap = rp::JemallocCtl::availability().serves_malloc && wait_for_self_heap(*profiler);
+  EXPECT_EQ(self_heap, rp::JemallocCtl::availability().serves_malloc) << "heap profiling is on in this executable";
   const auto response = get("/metrics/memory/snapshot");
   ASSERT_EQ(response.status, 200) << response.body;
   EXPECT_EQ(response.header("Content-Type").value_or(""), "application/json");
@@ -142,7 +136,7 @@ TEST_F(EndpointsTest, SnapshotHasEverySpecField) {
   EXPECT_EQ(body["session_id"], session_id);
   for (const char* field : {"current_usage", "peak_usage"}) test::expect_uint(body, field);
   for (const char* field : {"total_allocated", "total_deallocated", "allocation_count", "deallocation_count"}) {
-    if (jemalloc_serves_malloc()) {
+    if (rp::JemallocCtl::availability().serves_malloc) {
       test::expect_uint(body, field);
     } else {  // glibc and the sanitizers keep no such counters: null, never a made-up zero
       EXPECT_TRUE(body[field].is_null()) << field << " = " << body[field];
@@ -150,7 +144,7 @@ TEST_F(EndpointsTest, SnapshotHasEverySpecField) {
   }
   EXPECT_GT(body["current_usage"].get<std::uint64_t>(), 0U);
   EXPECT_GE(body["peak_usage"].get<std::uint64_t>(), body["current_usage"].get<std::uint64_t>());
-  if (jemalloc_serves_malloc()) {
+  if (rp::JemallocCtl::availability().serves_malloc) {
     EXPECT_EQ(body["allocator"], "jemalloc");
   } else {
     EXPECT_NE(body["allocator"], "jemalloc");
@@ -253,7 +247,7 @@ TEST_F(EndpointsTest, TrendHasEverySpecFieldAndParsesItsQueryStrictly) {
     for (const auto& point : body["data_points"]) {
       test::expect_timestamp(point, "timestamp");
       test::expect_uint(point, "memory_usage");
-      if (jemalloc_serves_malloc()) {
+      if (rp::JemallocCtl::availability().serves_malloc) {
         test::expect_uint(point, "allocation_count");
         test::expect_uint(point, "deallocation_count");
       } else {  // no such counters without jemalloc: null
@@ -380,7 +374,7 @@ TEST(HealthStatus, FollowsTheMemoryTargets) {
 }
 
 TEST_F(EndpointsTest, GcPurgesOnceThenCoolsDown) {
-  if (!jemalloc_serves_malloc()) {
+  if (!rp::JemallocCtl::availability().serves_malloc) {
     // glibc trims its heap; a sanitizer's allocator has nothing to purge and the route says so (503).
     const auto response = test::fetch(server->port(), "POST", "/metrics/memory/gc");
     EXPECT_TRUE(response.status == 200 || response.status == 503) << response.body;
@@ -421,7 +415,8 @@ TEST_F(EndpointsTest, SensitiveEndpointsNeedTheTokenOffLoopback) {
   start({}, exposed);
   expect_json_error(get("/debug/pprof/heap", {{"Authorization", "Bearer wrong"}}), 401, "unauthorized");
   const auto heap = get("/debug/pprof/heap", {{"Authorization", "Bearer correct-horse-battery-staple"}});
-  EXPECT_EQ(heap.status, jemalloc_serves_malloc() ? 200 : 503) << "past the token check; 503: no heap profiler";
+  EXPECT_EQ(heap.status, rp::JemallocCtl::availability().serves_malloc ? 200 : 503)
+      << "past the token check; 503: no heap profiler";
 }
 
 TEST_F(EndpointsTest, UnknownPathsAndMethods) {
@@ -451,7 +446,7 @@ TEST_F(EndpointsTest, PrometheusMetricsPassPromtool) {
   });
   start(std::move(options));
   std::this_thread::sleep_for(200ms);
-  if (jemalloc_serves_malloc()) {
+  if (rp::JemallocCtl::availability().serves_malloc) {
     ASSERT_TRUE(wait_for_self_heap(*profiler));  // the detector's first observation: the leak families have a report
   }
   const auto response = get("/metrics");
@@ -466,11 +461,12 @@ TEST_F(EndpointsTest, PrometheusMetricsPassPromtool) {
        {"riptide_jemalloc_resident_bytes", "riptide_jemalloc_retained_bytes", "riptide_allocations_total",
         "riptide_deallocations_total", "riptide_leak_suspects", "riptide_leaked_bytes", "riptide_self_heap_bytes",
         "riptide_self_heap_error_bytes", "riptide_leak_tracked_sites", "riptide_leak_dropped_sites_total"}) {
-    EXPECT_EQ(response.body.find(std::string{"# TYPE "} + family + " ") != std::string::npos, jemalloc_serves_malloc())
+    EXPECT_EQ(response.body.find(std::string{"# TYPE "} + family + " ") != std::string::npos,
+              rp::JemallocCtl::availability().serves_malloc)
         << family;
   }
   // The library's own heap says what it is: an estimate from samples.
-  if (jemalloc_serves_malloc()) {
+  if (rp::JemallocCtl::availability().serves_malloc) {
     const auto help = response.body.find("# HELP riptide_self_heap_bytes ");
     ASSERT_NE(help, std::string::npos);
     const std::string help_line = response.body.substr(help, response.body.find('\n', help) - help);

@@ -11,6 +11,7 @@
 #include "riptide/performance/memory/jemalloc_ctl.hpp"
 #include "riptide/performance/profiling/enable_heap_profiling.hpp"
 #include "support/child_process.hpp"
+#include "support/jemalloc_skip.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -34,14 +35,6 @@ using nlohmann::json;
 namespace {
 
 constexpr std::size_t kMiB = 1024 * 1024;
-
-bool jemalloc_serves_malloc() {
-  return rp::JemallocCtl::availability().serves_malloc;
-}
-#define SKIP_UNLESS_JEMALLOC()                                                                         \
-  if (!jemalloc_serves_malloc())                                                                       \
-  GTEST_SKIP() << "needs jemalloc as the process allocator (the asan/tsan presets build without it): " \
-               << rp::JemallocCtl::availability().reason
 
 std::string pprof_path() {
   const char* value = std::getenv("RIPTIDE_PERF_TEST_PPROF");

@@ -25,6 +25,7 @@
 #include "riptide/performance/memory/capture_store.hpp"
 #include "riptide/performance/memory/process_stats.hpp"
 #include "support/child_process.hpp"
+#include "support/temp_dir.hpp"
 
 namespace rp = riptide::performance;
 namespace fs = std::filesystem;
@@ -161,24 +162,6 @@ class LimitedCgroup {
   int version_ = 0;
 };
 
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/riptide-oom-captures-XXXXXX";
-    path_ = fs::path(::mkdtemp(pattern));
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 }  // namespace
 
 TEST(MemoryCaptureOom, AHostInALimitedCgroupLeavesAReadableCaptureBeforeTheOomKillerEndsIt) {
@@ -186,7 +169,7 @@ TEST(MemoryCaptureOom, AHostInALimitedCgroupLeavesAReadableCaptureBeforeTheOomKi
   GTEST_SKIP() << "the host needs jemalloc's heap profiler: this build has RIPTIDE_PERF_JEMALLOC=OFF (asan/tsan "
                   "presets)";
 #else
-  TempDir captures;
+  riptide::test::TempDir captures{"riptide-oom-captures"};
   const LimitedCgroup cgroup;
   if (!cgroup.skip_reason().empty()) GTEST_SKIP() << cgroup.skip_reason();
 

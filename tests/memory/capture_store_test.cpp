@@ -14,6 +14,7 @@
 
 #include "riptide/performance/core/error.hpp"
 #include "riptide/performance/memory/capture_store.hpp"
+#include "support/temp_dir.hpp"
 
 namespace rp = riptide::performance;
 namespace fs = std::filesystem;
@@ -22,24 +23,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 namespace {
-
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/riptide-captures-XXXXXX";
-    path_ = fs::path(::mkdtemp(pattern));
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 rp::CaptureContents contents(std::chrono::system_clock::time_point time, std::string reason = "test") {
   rp::CaptureContents c;
@@ -65,7 +48,7 @@ std::vector<std::string> entries(const fs::path& dir) {
 }  // namespace
 
 TEST(CaptureStore, WritesOneDirectoryWithTheFilesAndTheManifest) {
-  TempDir dir;
+  riptide::test::TempDir dir{"riptide-captures"};
   rp::CaptureStore store(dir.path() / "nested" / "captures", small_limits(5));
   EXPECT_TRUE(fs::is_directory(dir.path() / "nested" / "captures")) << "created when missing";
   const auto time = std::chrono::system_clock::time_point{} + std::chrono::milliseconds{1736847012345};
@@ -103,7 +86,7 @@ TEST(CaptureStore, WritesOneDirectoryWithTheFilesAndTheManifest) {
 }
 
 TEST(CaptureStore, TheRingNeverExceedsItsBoundAndDropsTheOldestFirst) {
-  TempDir dir;
+  riptide::test::TempDir dir{"riptide-captures"};
   rp::CaptureStore store(dir.path(), small_limits(3));
   const auto t0 = std::chrono::system_clock::now();
   std::vector<std::string> written;
@@ -130,7 +113,7 @@ TEST(CaptureStore, TheRingNeverExceedsItsBoundAndDropsTheOldestFirst) {
 }
 
 TEST(CaptureStore, APartialCaptureIsNeverListedAndIsRemovedByTheNextWrite) {
-  TempDir dir;
+  riptide::test::TempDir dir{"riptide-captures"};
   rp::CaptureStore store(dir.path(), small_limits(5));
   // What a process killed while writing leaves: a .partial- directory with some of the files.
   const fs::path partial = dir.path() / ".partial-capture-20250101T000000.000Z-1-000001";
@@ -159,7 +142,7 @@ TEST(CaptureStore, APartialCaptureIsNeverListedAndIsRemovedByTheNextWrite) {
 }
 
 TEST(CaptureStore, DiskBoundsSkipWithTheReasonAndWriteNothing) {
-  TempDir dir;
+  riptide::test::TempDir dir{"riptide-captures"};
   rp::CaptureStore too_big(dir.path(), {.max_captures = 5, .min_free_bytes = 0, .max_capture_bytes = 500});
   auto outcome = too_big.write(contents(std::chrono::system_clock::now()));
   EXPECT_FALSE(outcome.performed);
@@ -178,7 +161,7 @@ TEST(CaptureStore, DiskBoundsSkipWithTheReasonAndWriteNothing) {
 }
 
 TEST(CaptureStore, AnUnusableDirectoryIsAnErrorNamingIt) {
-  TempDir dir;
+  riptide::test::TempDir dir{"riptide-captures"};
   std::ofstream(dir.path() / "file") << "x";
   try {
     rp::CaptureStore store(dir.path() / "file" / "captures", small_limits(1));
@@ -208,7 +191,7 @@ TEST(CaptureStore, PlainNamesOnly) {
     EXPECT_FALSE(rp::is_plain_capture_name(bad)) << bad;
   }
   EXPECT_FALSE(rp::is_plain_capture_name(std::string(129, 'a')));
-  TempDir dir;
+  riptide::test::TempDir dir{"riptide-captures"};
   rp::CaptureStore store(dir.path(), small_limits(1));
   EXPECT_THROW((void)store.read("..", "etc"), rp::Error);
   EXPECT_THROW((void)store.read("capture-x", "../../etc/passwd"), rp::Error);

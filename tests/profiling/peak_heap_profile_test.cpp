@@ -7,6 +7,7 @@
 #include "riptide/performance/profiling/enable_heap_profiling.hpp"
 #include "riptide/performance/profiling/heap_profile_delta.hpp"
 #include "riptide/performance/profiling/symbolizer.hpp"
+#include "support/jemalloc_skip.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -26,14 +27,6 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr std::uint64_t kMiB = 1024 * 1024;
-
-bool jemalloc_serves_malloc() {
-  return rp::JemallocCtl::availability().serves_malloc;
-}
-#define SKIP_UNLESS_JEMALLOC()                                                                         \
-  if (!jemalloc_serves_malloc())                                                                       \
-  GTEST_SKIP() << "needs jemalloc as the process allocator (the asan/tsan presets build without it): " \
-               << rp::JemallocCtl::availability().reason
 
 // Feeds `readings` to a policy the way the recorder does; returns the readings it captured at.
 std::vector<std::uint64_t> captures_for(const std::vector<std::uint64_t>& readings, double share) {

@@ -95,6 +95,11 @@ class MemoryCaptureMonitor {
     std::string trigger;
     std::string reason;
   };
+  // What a cgroup reading that fails means: the periodic check loses its cgroup threshold (said once),
+  // a manual capture only the manifest's figures.
+  enum class CgroupFailure { log_once, ignore };
+  // RSS now and the cgroup's figures when they can be read.
+  CaptureReading read_memory(CgroupFailure on_failure);
   CaptureOutcome write_locked(const Cause& cause, const std::optional<CaptureReading>& reading);
   void publish_list();
   void note_problem_locked(const std::string& problem, bool failure);
