@@ -116,12 +116,21 @@ TEST(SecurityDefaultValues, MalformedTokenIsAConfigError) {
   }
 }
 
+namespace {
+
+// A path a route serves: its own, or one below it for a prefix route (the prefix alone is no endpoint).
+std::string served_path(const http::RouteInfo& route) {
+  return route.prefix ? route.path + "some-name/some-file" : route.path;
+}
+
+}  // namespace
+
 // Every registered route, with and without the token, and the router's and transport's errors.
 TEST_F(SecurityDefaults, EveryResponseCarriesNoStoreAndNosniff) {
   const auto routes = router_->routes();
   ASSERT_GE(routes.size(), 8u);
   for (const auto& route : routes) {
-    const std::string target = route.path == "/debug/pprof/profile" ? route.path + "?seconds=1" : route.path;
+    const std::string target = route.path == "/debug/pprof/profile" ? route.path + "?seconds=1" : served_path(route);
     const auto with = fetch(route.method, target, true);
     expect_security_headers(with, route.method + " " + target + " -> " + std::to_string(with.status));
     const auto without = fetch(route.method, target, false);
@@ -144,7 +153,7 @@ TEST_F(SecurityDefaults, EveryResponseCarriesNoStoreAndNosniff) {
 TEST_F(SecurityDefaults, NoRouteTakesAFilePath) {
   for (const auto& route : router_->routes()) {
     for (const char* parameter : {"path", "file", "output", "dir"}) {
-      const auto response = fetch(route.method, route.path + "?" + parameter + "=/etc/passwd");
+      const auto response = fetch(route.method, served_path(route) + "?" + parameter + "=/etc/passwd");
       SCOPED_TRACE(route.method + " " + route.path + "?" + parameter + " -> " + response.body);
       EXPECT_EQ(response.status, 400);
       EXPECT_EQ(json::parse(response.body)["error"]["code"], "invalid_parameter");
