@@ -42,13 +42,6 @@ rp::RecentAllocation record(std::uint64_t frame, std::chrono::milliseconds alloc
   return allocation;
 }
 
-const rp::SiteLifetimes* site_named(const rp::AllocationLifetimes& view, const std::string& function) {
-  for (const auto& site : view.sites) {
-    if (site.location.display_name.find(function) != std::string::npos) return &site;
-  }
-  return nullptr;
-}
-
 }  // namespace
 
 TEST(RecentAllocations, ParsesJemallocsRecordAndSaysWhatIsWrongWithOtherText) {
@@ -111,6 +104,13 @@ TEST(AllocationLifetimes, CountsTemporaryFreedAndAliveAllocationsPerSite) {
 
 #if RIPTIDE_PERF_HAS_JEMALLOC
 namespace {
+
+const rp::SiteLifetimes* site_named(const rp::AllocationLifetimes& view, const std::string& function) {
+  for (const auto& site : view.sites) {
+    if (site.location.display_name.find(function) != std::string::npos) return &site;
+  }
+  return nullptr;
+}
 
 constexpr std::size_t kObjectBytes = 64 * 1024;
 
