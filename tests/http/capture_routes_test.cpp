@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/support/http_client.hpp"
+#include "http/support/json_checks.hpp"
 #include "riptide/performance/core/error.hpp"
 #include "riptide/performance/core/uuid.hpp"
 #include "riptide/performance/http/memory_metrics_router.hpp"
@@ -31,6 +32,7 @@ RIPTIDE_PERF_ENABLE_HEAP_PROFILING_WITH("prof:true,prof_active:true,lg_prof_samp
 namespace rp = riptide::performance;
 namespace http = riptide::performance::http;
 namespace test = riptide::performance::test;
+using riptide::performance::test::expect_json_error;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
@@ -83,14 +85,6 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds tim
     std::this_thread::sleep_for(20ms);
   }
   return true;
-}
-
-void expect_json_error(const test::HttpResponse& response, int status, const std::string& code) {
-  EXPECT_EQ(response.status, status) << response.body;
-  const json body = json::parse(response.body, nullptr, false);
-  ASSERT_TRUE(body.is_object()) << response.body;
-  EXPECT_EQ(body["error"]["code"], code) << response.body;
-  EXPECT_TRUE(body["error"]["message"].is_string());
 }
 
 }  // namespace

@@ -33,6 +33,7 @@ RIPTIDE_PERF_ENABLE_HEAP_PROFILING_WITH("prof:true,prof_active:true,lg_prof_samp
 namespace http = riptide::performance::http;
 namespace rp = riptide::performance;
 namespace test = riptide::performance::test;
+using riptide::performance::test::expect_json_error;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
@@ -104,13 +105,6 @@ class EndpointsTest : public ::testing::Test {
   std::unique_ptr<http::MemoryMetricsRouter> router;
   std::unique_ptr<http::Server> server;
 };
-
-void expect_json_error(const test::HttpResponse& response, int status, const std::string& code) {
-  EXPECT_EQ(response.status, status) << response.body;
-  const json body = json::parse(response.body);
-  EXPECT_EQ(body["error"]["code"], code) << response.body;
-  EXPECT_TRUE(body["error"]["message"].is_string());
-}
 
 }  // namespace
 

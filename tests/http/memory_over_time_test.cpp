@@ -3,6 +3,7 @@
 // (GET /debug/pprof/peak, GET /metrics/memory/peak), read by Google's pprof where it was built. This
 // process is the host: it climbs to a peak through one function and falls back.
 #include "http/support/http_client.hpp"
+#include "http/support/json_checks.hpp"
 #include "riptide/performance/core/uuid.hpp"
 #include "riptide/performance/http/memory_metrics_router.hpp"
 #include "riptide/performance/http/server.hpp"
@@ -29,6 +30,7 @@ RIPTIDE_PERF_ENABLE_HEAP_PROFILING_WITH("prof:true,prof_active:true,lg_prof_samp
 namespace http = riptide::performance::http;
 namespace rp = riptide::performance;
 namespace test = riptide::performance::test;
+using riptide::performance::test::expect_json_error;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
@@ -67,14 +69,6 @@ std::string flat_of(const std::string& top, const std::string& function) {
   const auto line_start = top.rfind('\n', at) + 1;
   const auto begin = top.find_first_not_of(' ', line_start);
   return top.substr(begin, top.find(' ', begin) - begin);
-}
-
-void expect_json_error(const test::HttpResponse& response, int status, const std::string& code) {
-  EXPECT_EQ(response.status, status) << response.body;
-  const json body = json::parse(response.body, nullptr, false);
-  ASSERT_TRUE(body.is_object()) << response.body;
-  EXPECT_EQ(body["error"]["code"], code) << response.body;
-  EXPECT_TRUE(body["error"]["message"].is_string());
 }
 
 // Blocks held by the functions below until the test lets them go.

@@ -2,6 +2,7 @@
 // profiler on (this executable defines malloc_conf); Google's pprof symbolizing a heap profile remotely
 // through it; build IDs and honest has_functions flags in the profile's mappings.
 #include "http/support/http_client.hpp"
+#include "http/support/json_checks.hpp"
 #include "riptide/performance/core/uuid.hpp"
 #include "riptide/performance/http/memory_metrics_router.hpp"
 #include "riptide/performance/http/server.hpp"
@@ -35,6 +36,7 @@ namespace http = riptide::performance::http;
 namespace rp = riptide::performance;
 namespace test = riptide::performance::test;
 using nlohmann::json;
+using riptide::performance::test::expect_json_error;
 
 // Known functions of this binary whose names the endpoint must give back. Outside any namespace and with
 // C linkage so their names are plain; big enough that an offset of 8 stays inside them.
@@ -123,16 +125,6 @@ class PprofSymbolTest : public ::testing::Test {
   std::unique_ptr<http::MemoryMetricsRouter> router;
   std::unique_ptr<http::Server> server;
 };
-
-void expect_json_error(const test::HttpResponse& response, int status, const std::string& code,
-                       const std::string& says) {
-  EXPECT_EQ(response.status, status) << response.body;
-  const json body = json::parse(response.body, nullptr, false);
-  ASSERT_TRUE(body.is_object()) << response.body;
-  EXPECT_EQ(body["error"]["code"], code) << response.body;
-  const std::string message = body["error"]["message"].is_string() ? body["error"]["message"].get<std::string>() : "";
-  EXPECT_NE(message.find(says), std::string::npos) << message;
-}
 
 }  // namespace
 
