@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "riptide/performance/core/json_optional.hpp"
+#include "riptide/performance/core/time_format.hpp"
 #include "riptide/performance/profiling/self_heap.hpp"
 #include "riptide/performance/profiling/symbolizer.hpp"
 
@@ -95,9 +96,12 @@ AllocationLifetimes assess_lifetimes(const RecentAllocations& recent, Symbolizer
 LifetimeRecorder::LifetimeRecorder(double temporary_threshold_ms, std::chrono::nanoseconds interval,
                                    std::shared_ptr<PeriodicScheduler> scheduler, Symbolizer* symbolizer)
     : temporary_threshold_ms_(temporary_threshold_ms),
+      refresh_period_(std::max<std::chrono::steady_clock::duration>(
+          std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval), kRefreshPeriod)),
       symbolizer_(symbolizer != nullptr ? symbolizer : &Symbolizer::shared()),
       worker_(std::move(scheduler), "riptide-lifetimes",
-              std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval), [this] { record(); }) {}
+              std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval),
+              [this] { record_when_due(); }) {}
 
 LifetimeRecorder::~LifetimeRecorder() {
   stop();
@@ -126,6 +130,16 @@ void LifetimeRecorder::record() {
   }
   const std::lock_guard lock(mutex_);
   latest_ = std::move(view);
+  latest_read_at_ = std::chrono::steady_clock::now();
+}
+
+void LifetimeRecorder::record_when_due() {
+  {
+    const std::lock_guard lock(mutex_);
+    const bool has_records = latest_ && latest_->available && latest_->records > 0;
+    if (has_records && std::chrono::steady_clock::now() - latest_read_at_ < refresh_period_) return;
+  }
+  record();
 }
 
 std::shared_ptr<const AllocationLifetimes> LifetimeRecorder::latest() const {
@@ -136,6 +150,7 @@ std::shared_ptr<const AllocationLifetimes> LifetimeRecorder::latest() const {
 void to_json(nlohmann::json& json, const AllocationLifetimes& lifetimes) {
   json = nlohmann::json::object();
   json["available"] = lifetimes.available;
+  json["taken_at"] = format_rfc3339_utc(lifetimes.taken_at);
   if (!lifetimes.available) {
     json["reason"] = lifetimes.reason;
     return;

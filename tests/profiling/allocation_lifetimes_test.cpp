@@ -100,6 +100,8 @@ TEST(AllocationLifetimes, CountsTemporaryFreedAndAliveAllocationsPerSite) {
   const nlohmann::json json = view;
   EXPECT_EQ(json["sites"][0]["temporary"], 3);
   EXPECT_TRUE(json["sites"][1]["lifetime_p50_ms"].is_null());  // nothing of it was freed
+  ASSERT_TRUE(json["taken_at"].is_string());                   // when the record was read, RFC 3339 UTC
+  EXPECT_EQ(json["taken_at"].get<std::string>().back(), 'Z');
 }
 
 #if RIPTIDE_PERF_HAS_JEMALLOC
@@ -186,6 +188,13 @@ TEST(AllocationLifetimes, AHeapWithOneMillisecondAndTenSecondAllocationsGetsThem
   EXPECT_GT(both->sampled, 100U) << json.dump(2);
   EXPECT_NEAR(both->temporary_share, 0.3, 4 * both->temporary_share_error + 0.01) << json.dump(2);
   std::printf("lifetimes: %s\n", json.dump().c_str());
+
+  // The periodic job does not read again within the refresh period once it has a view with records; an
+  // explicit record() always does.
+  recorder.record_when_due();
+  EXPECT_EQ(recorder.latest(), view);
+  recorder.record();
+  EXPECT_NE(recorder.latest(), view);
 
   for (auto* queue : {&short_lived, &long_lived}) {
     for (const auto& pending : *queue) std::free(pending.pointer);

@@ -61,11 +61,17 @@ struct AllocationLifetimes {
                                                    std::chrono::nanoseconds now, double temporary_threshold_ms,
                                                    std::size_t max_sites);
 
-/// Keeps the latest lifetime view: a PeriodicWorker that, every `interval`, reads jemalloc's record and
-/// assesses it. Its first reading turns the record on when it is off (so the first view may be empty).
+/// Keeps the latest lifetime view: a PeriodicWorker that reads jemalloc's record and assesses it. Its first
+/// reading turns the record on when it is off (so the first view may be empty).
+///
+/// The job runs every `interval` but reads only while the view is empty and then every kRefreshPeriod (or
+/// every `interval` when that is longer): one reading of a full record costs ~50 ms of CPU, mostly jemalloc
+/// writing it as JSON and its parse, and each reading covers only the latest few thousand samples anyway,
+/// so reading more often buys freshness, not accuracy.
 class LifetimeRecorder {
  public:
   static constexpr std::size_t kMaxSites = 50;
+  static constexpr std::chrono::seconds kRefreshPeriod{300};
 
   /// `scheduler`: the thread the readings run on (a PerformanceManager's); null: a thread of its own,
   /// `riptide-lifetimes`. `symbolizer` null: the shared one.
@@ -77,20 +83,25 @@ class LifetimeRecorder {
 
   void start();
   void stop() noexcept;
-  /// One reading, published for latest(): what the periodic job runs; tests call it.
+  /// One reading, published for latest(), whenever called (tests and benchmarks call it).
   void record();
+  /// What the periodic job runs: record() while the view is empty or older than the refresh period.
+  void record_when_due();
   /// The latest view; null before the first reading.
   [[nodiscard]] std::shared_ptr<const AllocationLifetimes> latest() const;
 
  private:
   double temporary_threshold_ms_;
+  std::chrono::steady_clock::duration refresh_period_;
   Symbolizer* symbolizer_;
   mutable std::mutex mutex_;
   std::shared_ptr<const AllocationLifetimes> latest_;
-  PeriodicWorker worker_;  // last: stopped before what its readings write is destroyed
+  std::chrono::steady_clock::time_point latest_read_at_;  // of latest_; only the recording thread writes it
+  PeriodicWorker worker_;                                 // last: stopped before what its readings write is destroyed
 };
 
-/// {available, reason?, temporary_threshold_ms, records, capacity, sample_interval_bytes, span_seconds,
+/// {available, taken_at (RFC 3339), reason?, temporary_threshold_ms, records, capacity, sample_interval_bytes,
+/// span_seconds,
 ///  sites[{location, function, file, line, sampled, freed, temporary, alive, undecided, temporary_share,
 ///  temporary_share_error, lifetime_p50_ms, lifetime_p99_ms, oldest_alive_ms}]}.
 void to_json(nlohmann::json& json, const AllocationLifetimes& lifetimes);
