@@ -991,8 +991,9 @@ int main(int argc, char** argv) {
                           : b.median >= 0.99 ? "met"
                                              : "MISSED";
     std::printf(
-        "verdict: B against %s by CPU per page = %.4f (paired median of %zu rounds; resolution ±%.4f, one standard\n"
-        "         error of that median from the MAD %.4f); budget >= 0.99: %s\n",
+        "verdict: B against %s by CPU per page = %.4f (paired median of %zu rounds)\n"
+        "         resolution ±%.4f (one standard error of that median, from the MAD %.4f)\n"
+        "         budget >= 0.99: %s\n",
         reference.c_str(), b.median, b.n, b.resolution, b.mad, verdict);
     summary["verdict"] = {{"reference", reference},
                           {"cpu_per_page_ratio", to_json(b)},
@@ -1004,8 +1005,8 @@ int main(int argc, char** argv) {
       const RatioSpread& jemalloc = cpu_against["plain_glibc"]["plain_jemalloc"];
       const RatioSpread& b_glibc = cpu_against["plain_glibc"]["B"];
       std::printf(
-          "glibc vs jemalloc: jemalloc alone gives the workload %.4f of glibc's CPU per page (±%.4f), so against\n"
-          "         a glibc program B reads %.4f (±%.4f): the allocator moves the figure by %+.2f%%.\n",
+          "glibc vs jemalloc: glibc's CPU per page over jemalloc's, workload alone = %.4f (±%.4f);\n"
+          "         B against the glibc program = %.4f (±%.4f): the allocator moves the figure by %+.2f points\n",
           jemalloc.median, jemalloc.resolution, b_glibc.median, b_glibc.resolution, (b_glibc.median - b.median) * 100);
     }
   }
