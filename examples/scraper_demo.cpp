@@ -523,8 +523,7 @@ int main(int argc, char** argv) {
     nlohmann::json data;
     for (const char* path : {"/metrics/memory/snapshot", "/metrics/memory/leaks", "/metrics/memory/allocations",
                              "/metrics/memory/trend", "/metrics/memory/health", "/metrics/memory/fragmentation",
-                             "/metrics/memory/lifetimes",
-                             "/metrics/performance"}) {
+                             "/metrics/memory/lifetimes", "/metrics/performance"}) {
       rp::http::Request request;
       request.method = "GET";
       request.target = path;
