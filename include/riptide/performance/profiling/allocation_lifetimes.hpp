@@ -96,12 +96,14 @@ class LifetimeRecorder {
   Symbolizer* symbolizer_;
   mutable std::mutex mutex_;
   std::shared_ptr<const AllocationLifetimes> latest_;
-  std::chrono::steady_clock::time_point latest_read_at_;  // of latest_; only the recording thread writes it
-  PeriodicWorker worker_;                                 // last: stopped before what its readings write is destroyed
+  // When latest_ was read, guarded by mutex_. A steady clock beside the view's wall-clock taken_at, so
+  // that a jump of the system clock neither stalls nor hurries the refresh.
+  std::chrono::steady_clock::time_point latest_read_at_;
+  PeriodicWorker worker_;  // last: stopped before what its readings write is destroyed
 };
 
-/// {available, taken_at (RFC 3339), reason?, temporary_threshold_ms, records, capacity, sample_interval_bytes,
-/// span_seconds,
+/// {available, taken_at (RFC 3339), reason?, temporary_threshold_ms, records, capacity,
+///  sample_interval_bytes, span_seconds,
 ///  sites[{location, function, file, line, sampled, freed, temporary, alive, undecided, temporary_share,
 ///  temporary_share_error, lifetime_p50_ms, lifetime_p99_ms, oldest_alive_ms}]}.
 void to_json(nlohmann::json& json, const AllocationLifetimes& lifetimes);
