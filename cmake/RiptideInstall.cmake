@@ -35,7 +35,7 @@ foreach(target IN LISTS riptide_perf_installed_targets)
 endforeach()
 set(RIPTIDE_PERF_PC_REQUIRES "nlohmann_json spdlog tomlplusplus prometheus-cpp-core")
 foreach(pair "RIPTIDE_PERF_JEMALLOC;jemalloc" "RIPTIDE_PERF_MEMORY_PROFILING;libdw zlib"
-             "RIPTIDE_PERF_BOTTLENECK_ANALYSIS;libprofiler" "RIPTIDE_PERF_REDIS;hiredis")
+             "RIPTIDE_PERF_REDIS;hiredis")
   list(GET pair 0 option_name)
   list(GET pair 1 modules)
   if(${option_name})

@@ -159,7 +159,7 @@ struct Settings {
   unsigned warmup_seconds = 60;  // the background mode's first window (cold symbolizer)
 };
 
-// Every GET endpoint of the server except the CPU profile (it runs gperftools' profiler for N seconds on
+// Every GET endpoint of the server except the CPU profile (it samples the process for N seconds on
 // demand: a diagnostic, not a scrape) and the dashboard (static assets from memory).
 const std::vector<std::string>& scrape_targets(bool light = false) {
   // The light set leaves out the three routes that take a heap profile on every request.

@@ -120,7 +120,8 @@ Response cpu_profile(RouteContext& context, const Request& request) {
   const auto seconds = query.integer("seconds", std::min<std::int64_t>(30, max_seconds), 1, max_seconds);
   if (!CpuProfiler::available()) {
     throw HttpError::unavailable(
-        "CPU profiles are compiled out: build with RIPTIDE_PERF_BOTTLENECK_ANALYSIS=ON (gperftools)");
+        "CPU profiles are not available: they need RIPTIDE_PERF_BOTTLENECK_ANALYSIS=ON and Linux on x86-64 or "
+        "AArch64 with glibc 2.35 or later");
   }
   auto ticket = context.cpu_cooldown.acquire_or_throw("a CPU profile");
   ticket.expect_end(std::chrono::steady_clock::now() + std::chrono::seconds{seconds});
