@@ -10,6 +10,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "riptide/performance/cache/tiered_cache.hpp"
@@ -79,6 +80,74 @@ void BM_L1Hit(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_L1Hit)->Name("BM_L1HitZipf")->Threads(1)->Threads(2)->UseRealTime();
+
+// Floors for the Zipf hit row, not the library: the same keys looked up in a read-only table with no
+// policy, no expiry check and no recording, shared by the threads. "Flat" keeps key and value in the slot
+// (the least memory traffic a hash table can have); "node" keeps a pointer per slot to a heap node holding
+// key, value and expiry, as the cache's lock-free table does (one more dependent load per lookup). What
+// the cache costs above these is its own work; what the floors cost is this machine's memory system.
+struct FloorNode {
+  std::uint64_t key;
+  std::uint64_t value;
+  std::int64_t expires_at;
+};
+
+struct FloorTables {
+  static constexpr std::uint64_t kSlots = kCapacity;  // load 1/2, as the cache's table
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> flat;
+  std::vector<FloorNode*> nodes;
+
+  static std::uint64_t home(std::uint64_t key) { return (key * 0x9e3779b97f4a7c15ULL) >> 47; }  // 17 bits
+
+  FloorTables() : flat(kSlots, {~0ULL, 0}), nodes(kSlots, nullptr) {
+    for (std::uint64_t k = 0; k < kResident; ++k) {
+      std::uint64_t i = home(k);
+      while (flat[i].first != ~0ULL) i = (i + 1) & (kSlots - 1);
+      flat[i] = {k, k};
+      i = home(k);
+      while (nodes[i] != nullptr) i = (i + 1) & (kSlots - 1);
+      nodes[i] = new FloorNode{k, k, 0};
+    }
+  }
+};
+
+const FloorTables& floor_tables() {
+  static const FloorTables* tables = new FloorTables();
+  return *tables;
+}
+
+void BM_ZipfFloorFlat(benchmark::State& state) {
+  const FloorTables& tables = floor_tables();
+  const auto keys = zipf_keys(42 + state.thread_index());
+  std::size_t i = 0;
+  std::uint64_t sum = 0;
+  for (auto _ : state) {
+    const std::uint64_t key = keys[i++ & (kSequence - 1)];
+    std::uint64_t slot = FloorTables::home(key);
+    while (tables.flat[slot].first != key) slot = (slot + 1) & (FloorTables::kSlots - 1);
+    sum += tables.flat[slot].second;
+  }
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ZipfFloorFlat)->Threads(1)->Threads(2)->UseRealTime();
+
+void BM_ZipfFloorNode(benchmark::State& state) {
+  const FloorTables& tables = floor_tables();
+  const auto keys = zipf_keys(42 + state.thread_index());
+  std::size_t i = 0;
+  std::uint64_t sum = 0;
+  for (auto _ : state) {
+    const std::uint64_t key = keys[i++ & (kSequence - 1)];
+    std::uint64_t slot = FloorTables::home(key);
+    while (tables.nodes[slot]->key != key) slot = (slot + 1) & (FloorTables::kSlots - 1);
+    const FloorNode* node = tables.nodes[slot];
+    sum += node->expires_at >= 0 ? node->value : 0;
+  }
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ZipfFloorNode)->Threads(1)->Threads(2)->UseRealTime();
 
 // Hits spread uniformly over the first `range(0)` resident entries. 64 entries sit in L1d: the bare code
 // path. 4,096 entries (~0.5 MiB of nodes, table and sketch) fit in L2/L3 on an idle machine. 65,536 entries

@@ -1,6 +1,6 @@
 // The adaptive window against every fixed window share: for each trace and cache size, the hit ratio of
-// TinyLfuCache with the hill-climbed window, with each share of window_sweep::kFixedWindowShares fixed, and of an
-// exact LRU. Prints a Markdown table (one row per trace and size) and the worst adaptive / best-fixed ratio.
+// TinyLfuCache with the adaptive (simulated) window, with each share of window_sweep::kFixedWindowShares fixed, and of
+// an exact LRU. Prints a Markdown table (one row per trace and size) and the worst adaptive / best-fixed ratio.
 //
 //   cache_window_sweep [--traces DIR] [--only SUBSTRING] [--all-shares]
 //

@@ -40,6 +40,6 @@ TEST(AdaptiveWindow, LoopOverMoreKeysThanTheCacheWithAHotSet) {
 
 TEST(AdaptiveWindow, FollowsAChangeFromFrequencyToRecency) {
   const ws::WindowComparison windows = expect_close_to_best_fixed(ws::phase_trace(kCapacity, 75'000, 2, 5));
-  // The recency phase, last, needs a large window: the climber must have moved it there.
+  // The recency phase, last, needs a large window: the simulation must have moved it there.
   EXPECT_GT(windows.adaptive.final_window_share, 0.5);
 }

@@ -1,6 +1,6 @@
 #pragma once
 // CacheShard: one lock domain of a TinyLfuCache, with its own node table, W-TinyLFU policy (window,
-// probation and protected deques, frequency sketch, admission, eviction, hill-climbed window size), read
+// probation and protected deques, frequency sketch, admission, eviction, simulated window size), read
 // buffers and grace periods. Everything that happens inside one shard is here; the facade
 // (tiny_lfu_cache.hpp) keeps the public contract and what spans shards: options, key hashing and shard
 // choice, TTL time, writes under a shard's lock, statistics, listener calls and freeing after the lock.
@@ -23,7 +23,7 @@
 #include "riptide/performance/cache/read_buffer.hpp"
 #include "riptide/performance/cache/reader_stripe.hpp"
 #include "riptide/performance/cache/reclamation.hpp"
-#include "riptide/performance/cache/window_climber.hpp"
+#include "riptide/performance/cache/window_simulator.hpp"
 
 namespace riptide::performance::cache_detail {
 
@@ -45,7 +45,7 @@ struct CacheShard {
 
   CacheShard(std::uint64_t max, std::uint64_t expected_entries, bool size_sketch_now, double window_share,
              bool adaptive_window, std::uint64_t seed)
-      : max_weight(max), adaptive(adaptive_window), rng(seed | 1), climber(max, expected_entries) {
+      : max_weight(max), adaptive(adaptive_window), rng(seed | 1), simulator(expected_entries, window_share) {
     window_max = std::min<std::uint64_t>(max, static_cast<std::uint64_t>(std::llround(window_share * max)));
     if (window_max == 0 && max > 1) window_max = 1;
     protected_max = static_cast<std::uint64_t>(0.8 * static_cast<double>(max - window_max));
@@ -81,7 +81,7 @@ struct CacheShard {
   std::uint64_t rng;
   // Unlinked nodes and replaced tables waiting for grace periods.
   Retirement<Node, Table> retirement;
-  WindowClimber climber;  // used only when `adaptive`
+  WindowSimulator simulator;  // used only when `adaptive`
   // Statistics (hits and misses live in the read rings).
   std::uint64_t evictions = 0;
   std::uint64_t rejected = 0;
@@ -119,7 +119,7 @@ struct CacheShard {
 
   // ---------------------------------------------------------------- under the lock
 
-  // Replays every recorded read in ring order: sketch increment, queue move, hill-climber sample. Only
+  // Replays every recorded read in ring order: sketch increment, queue move, window simulation. Only
   // owned stripes and the shared one can have new entries (a released stripe's leftovers wait for its
   // next owner).
   void drain_reads() noexcept {
@@ -135,7 +135,6 @@ struct CacheShard {
         const std::uint32_t i = n++;
         entries[i] = entry;
         nodes[i] = nullptr;
-        if (entry == kMissMarker) return;
         sketch.prefetch(entry);
         Node* node = find_by_hash(entry);
         if (node == nullptr) return;
@@ -147,21 +146,22 @@ struct CacheShard {
     }
   }
 
+  // Misses are not recorded: the sketch and the window simulation see that request when the key is put.
   void replay(std::uint64_t entry, Node* node) noexcept {
-    if (entry == kMissMarker) {
-      sample(false);
-      return;
-    }
     sketch.increment(entry);
     if (node != nullptr) on_access(node);
-    sample(true);
+    simulate(entry);
   }
 
-  void sample(bool hit) noexcept {
+  // Shows a request to the window simulation and applies the window share it chooses.
+  void simulate(std::uint64_t hash) noexcept {
     if (!adaptive) return;
-    const std::int64_t quota = climber.record(hit);
-    if (quota > 0) increase_window(static_cast<std::uint64_t>(quota));
-    if (quota < 0) decrease_window(static_cast<std::uint64_t>(-quota));
+    const double share = simulator.record(hash);
+    if (share < 0) return;
+    const std::uint64_t target =
+        std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::llround(share * static_cast<double>(max_weight))));
+    if (target > window_max) increase_window(target - window_max);
+    if (target < window_max) decrease_window(window_max - target);
   }
 
   [[nodiscard]] Table* current() const noexcept { return table.load(std::memory_order_relaxed); }

@@ -34,7 +34,7 @@ struct L1CacheStats {
   std::uint64_t entries = 0;              ///< resident entries now
   std::uint64_t weight = 0;               ///< sum of resident weights now (never above max_weight)
   std::uint64_t max_weight = 0;           ///< the configured bound
-  std::uint64_t window_max_weight = 0;    ///< current LRU window size chosen by hill climbing
+  std::uint64_t window_max_weight = 0;    ///< current LRU window size chosen by the window simulation
   std::uint32_t shards = 0;               ///< independent lock domains
 
   [[nodiscard]] double hit_ratio() const noexcept {

@@ -1,5 +1,5 @@
 #pragma once
-// ReadRing: the buffer a reader records a hit or miss in instead of touching the eviction policy, one per
+// ReadRing: the buffer a reader records a hit in instead of touching the eviction policy, one per
 // reader stripe and shard; whoever holds the shard lock later replays it into the policy. Separate from the
 // shard because the ring's producer/consumer protocol (who writes which index, with which ordering) is
 // self-contained; the shard only decides when to drain and what a replayed entry does.
@@ -10,9 +10,6 @@
 
 namespace riptide::performance::cache_detail {
 
-// A hash of 0 never occurs (hash_of maps it to 1), so 0 marks a miss in a read ring: misses feed the
-// hill climber in the order they happened.
-inline constexpr std::uint64_t kMissMarker = 0;
 // Reads recorded per stripe before a drain (power of two). 64 rather than Caffeine's 16: each drain
 // moves the mutex, the other stripes' rings and the policy lines between cores once, so larger batches
 // amortize that better with two threads (measured in docs/PERFORMANCE.md ## Cache).

@@ -2,8 +2,8 @@
 // TinyLfuCache<K, V>: a bounded in-process cache with W-TinyLFU admission and eviction (Caffeine's
 // design): a small LRU window takes new entries, a segmented LRU main space (probation + 80% protected)
 // keeps the proven ones, and a 4-bit count-min sketch decides whether a window leaver may replace the
-// main space's victim. The window share adapts by hill climbing on the hit rate, so one configuration
-// serves recency-heavy and frequency-heavy workloads. Entries weigh 1 unless a weigher says otherwise;
+// main space's victim. The window share adapts (several shares are simulated side by side on a sample of
+// keys), so one configuration serves recency-heavy and frequency-heavy workloads. Entries weigh 1 unless a weigher says otherwise;
 // the total weight never exceeds max_weight. TTL per cache and per entry.
 //
 // Concurrency: the key space is split over shards, each with its own writer lock, table and policy. Reads
@@ -13,13 +13,13 @@
 // - unlinked nodes and replaced tables are freed only after every reader that might still see them has
 //   left (two-parity striped reader counters, a grace period that writers poll and never wait for);
 // - a hit is recorded in the reader's own ring of hashes; a full ring is replayed into the policy (sketch,
-//   LRU move, hill climber) by whoever gets the shard lock with try_lock, else the accesses are dropped.
+//   LRU move, window simulation) by whoever gets the shard lock with try_lock, else the accesses are dropped.
 // Listener callbacks and value destructors run after the shard lock is released.
 //
 // The components live in their own headers, each in namespace cache_detail (not public API): the frequency
 // sketch (frequency_sketch.hpp), reader stripes (reader_stripe.hpp), read buffers (read_buffer.hpp), grace
 // periods (reclamation.hpp), nodes (cache_node.hpp), their access-order deques (access_order_deque.hpp), the
-// node table (node_table.hpp), the hill climber that sizes the window (window_climber.hpp) and the shard that
+// node table (node_table.hpp), the simulation that sizes the window (window_simulator.hpp) and the shard that
 // combines them under one lock (cache_shard.hpp). This header is the public facade; include it, not them.
 
 #include <time.h>
@@ -83,8 +83,8 @@ class TinyLfuCache {
     Listener listener;                   ///< told about every removal, after the lock is released; must not throw
     std::uint32_t shards = 0;            ///< lock domains; 0 picks from max_weight and hardware threads
     std::uint64_t expected_entries = 0;  ///< sizes the sketch; 0: max_weight without a weigher, else /1024
-    double initial_window = 0.01;        ///< window share at start (Caffeine's 1%); hill climbing moves it
-    bool adaptive_window = true;         ///< hill-climb the window share (off: fixed initial_window)
+    double initial_window = 0.01;        ///< window share at start (Caffeine's 1%); the simulation moves it
+    bool adaptive_window = true;         ///< choose the window share by simulation (off: fixed initial_window)
     const Clock* clock = nullptr;        ///< time for TTLs; nullptr: the coarse monotonic clock
     /// Seeds the key hash and the admission jitter. Empty (the default): random per cache, which is what keeps
     /// an attacker from precomputing sketch collisions; set it only where runs must repeat exactly (simulations,
@@ -150,7 +150,6 @@ class TinyLfuCache {
       shard.record_read(ring, hash);
     } else {
       cache_detail::bump(ring.misses, stripe.exclusive());
-      shard.record_read(ring, kMissMarker);
       if (expired) remove_expired(shard, hash, key);
     }
     return value;
@@ -176,6 +175,7 @@ class TinyLfuCache {
     auto* fresh = new Node(hash, key, std::move(value), weight, expires_at);
     write(shard, false, [&](Removed& removed) {
       shard.sketch.increment(hash);
+      shard.simulate(hash);
       Node* old = shard.find_locked(hash, key);
       if (weight > shard.max_weight) {  // could never fit: refused without disturbing residents
         if (old != nullptr) {
@@ -269,7 +269,6 @@ class TinyLfuCache {
   using Garbage = typename Shard::Garbage;
   using ReadRing = cache_detail::ReadRing;
   using ReadSection = cache_detail::ReadSection<Shard>;
-  static constexpr std::uint64_t kMissMarker = cache_detail::kMissMarker;
 
   // Runs `body` under the shard lock after replaying recorded reads, then tells the listener about the
   // removals and frees what the grace periods allow, both after the lock is released. With a listener,
@@ -311,8 +310,7 @@ class TinyLfuCache {
   }
 
   [[nodiscard]] std::uint64_t hash_of(const K& key) const noexcept {
-    const std::uint64_t hash = cache_detail::mix(static_cast<std::uint64_t>(Hash{}(key)) ^ seed_);
-    return hash == kMissMarker ? 1 : hash;
+    return cache_detail::mix(static_cast<std::uint64_t>(Hash{}(key)) ^ seed_);
   }
   [[nodiscard]] Shard& shard_for(std::uint64_t hash) const noexcept {
     return *shards_[shard_shift_ >= 64 ? 0 : (hash >> shard_shift_)];
