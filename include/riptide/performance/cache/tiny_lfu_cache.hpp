@@ -3,8 +3,8 @@
 // design): a small LRU window takes new entries, a segmented LRU main space (probation + 80% protected)
 // keeps the proven ones, and a 4-bit count-min sketch decides whether a window leaver may replace the
 // main space's victim. The window share adapts (several shares are simulated side by side on a sample of
-// keys), so one configuration serves recency-heavy and frequency-heavy workloads. Entries weigh 1 unless a weigher says otherwise;
-// the total weight never exceeds max_weight. TTL per cache and per entry.
+// keys), so one configuration serves recency-heavy and frequency-heavy workloads. Entries weigh 1 unless
+// a weigher says otherwise; the total weight never exceeds max_weight. TTL per cache and per entry.
 //
 // Concurrency: the key space is split over shards, each with its own writer lock, table and policy. Reads
 // take no lock and write no shared line (Caffeine's read path, without a garbage collector):
