@@ -11,7 +11,9 @@
 #include <thread>
 #include <unordered_map>
 
+#include <link.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/time.h>
 #include <ucontext.h>
 #include <unwind.h>
@@ -42,15 +44,59 @@ const char* to_string(CpuProfileResult::Status status) noexcept {
   return "unknown";
 }
 
-bool CpuProfiler::available() noexcept {
-  return RIPTIDE_PERF_CPU_SAMPLER != 0;
-}
-
 namespace {
 
 std::atomic<bool> g_profiling{false};  // one profile at a time
 
+#if RIPTIDE_PERF_CPU_SAMPLER
+// Whether the loaded libgcc_s finds unwind tables with _dl_find_object (GCC 12 and later) rather than
+// dl_iterate_phdr, which takes the loader's lock. Its dynamic string table names every symbol it imports.
+bool unwinder_avoids_loader_lock() noexcept {
+  struct Search {
+    bool found = false;
+    bool uses_find_object = false;
+  } search;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, std::size_t, void* data) -> int {
+        auto* out = static_cast<Search*>(data);
+        if (info->dlpi_name == nullptr || std::strstr(info->dlpi_name, "libgcc_s.so") == nullptr) return 0;
+        out->found = true;
+        for (ElfW(Half) i = 0; i < info->dlpi_phnum; ++i) {
+          if (info->dlpi_phdr[i].p_type != PT_DYNAMIC) continue;
+          const char* strings = nullptr;
+          std::size_t size = 0;
+          for (const auto* entry = reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+               entry->d_tag != DT_NULL; ++entry) {
+            if (entry->d_tag == DT_STRTAB) {
+              // The loader relocates the entry in place on x86-64 and AArch64; an offset means it did not.
+              ElfW(Addr) address = entry->d_un.d_ptr;
+              if (address < info->dlpi_addr) address += info->dlpi_addr;
+              strings = reinterpret_cast<const char*>(address);
+            }
+            if (entry->d_tag == DT_STRSZ) size = entry->d_un.d_val;
+          }
+          constexpr std::string_view kName{"_dl_find_object"};
+          if (strings != nullptr && size > 0) {
+            out->uses_find_object = ::memmem(strings, size, kName.data(), kName.size()) != nullptr;
+          }
+        }
+        return 1;
+      },
+      &search);
+  return search.found && search.uses_find_object;
+}
+#endif
+
 }  // namespace
+
+bool CpuProfiler::available() noexcept {
+#if RIPTIDE_PERF_CPU_SAMPLER
+  static const bool lock_free = unwinder_avoids_loader_lock();
+  return lock_free;
+#else
+  return false;
+#endif
+}
 
 bool CpuProfiler::running() noexcept {
   return g_profiling.load(std::memory_order_acquire);
@@ -242,6 +288,13 @@ CpuProfileResult CpuProfiler::profile(std::chrono::nanoseconds duration) noexcep
     return result;
   }
   const BusyGuard guard;
+  if (!available()) {
+    result.status = CpuProfileResult::Status::unavailable;
+    result.reason =
+        "CPU profiles need an unwinder that does not take the loader's lock: this process's libgcc_s does not use "
+        "_dl_find_object (it does from GCC 12 with glibc 2.35+), so sampling could deadlock the process";
+    return result;
+  }
   try {
     if (result.reason = check_timer_free(); !result.reason.empty()) return result;
     if (result.reason = install_handler(); !result.reason.empty()) return result;

@@ -41,7 +41,8 @@ class CpuProfiler {
   /// Frames kept per sample, the interrupted function first.
   static constexpr unsigned kMaxFrames = 64;
 
-  /// Whether this build and platform can take CPU profiles (x86-64 or AArch64 Linux, glibc 2.35+).
+  /// Whether this build and platform can take CPU profiles: x86-64 or AArch64 Linux, glibc 2.35+, and a
+  /// loaded libgcc_s that finds unwind tables with _dl_find_object (GCC 12+), checked once.
   [[nodiscard]] static bool available() noexcept;
 
   /// Whether a profile is being taken right now.
