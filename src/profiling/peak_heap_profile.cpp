@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "riptide/performance/core/time_format.hpp"
+#include "riptide/performance/memory/jemalloc_ctl.hpp"
 #include "riptide/performance/profiling/site_attribution.hpp"
 #include "riptide/performance/profiling/symbolizer.hpp"
 
@@ -123,6 +124,18 @@ bool PeakHeapRecorder::running() const noexcept {
   return worker_.running();
 }
 
+namespace {
+
+// The heap is read (by the sampler) before the dump: a host that frees what made the peak in between
+// leaves a profile of the fall. True when jemalloc's heap is now below the reading by more than `share`.
+bool heap_fell_since(std::uint64_t heap_bytes, double share) {
+  if (!JemallocCtl::refresh_epoch()) return false;
+  const auto now = JemallocCtl::read_u64("stats.allocated");
+  return now && static_cast<double>(*now) * (1.0 + share) < static_cast<double>(heap_bytes);
+}
+
+}  // namespace
+
 bool PeakHeapRecorder::check() {
   const std::shared_ptr<const MemorySnapshot> snapshot = latest_snapshot_ ? latest_snapshot_() : nullptr;
   if (!snapshot || !snapshot->heap_bytes) return false;
@@ -142,6 +155,11 @@ bool PeakHeapRecorder::check() {
     const std::lock_guard lock(mutex_);
     ++failures_;
     last_error_ = captured.error().to_string();
+    return false;
+  }
+  if (heap_fell_since(heap_bytes, policy_.growth_share())) {
+    const std::lock_guard lock(mutex_);
+    ++stale_;
     return false;
   }
   auto peak = std::make_shared<PeakHeapProfile>();
@@ -174,6 +192,7 @@ PeakRecorderStatus PeakHeapRecorder::status() const {
   return {.growth_share = policy_.growth_share(),
           .captures = captures_,
           .failures = failures_,
+          .stale = stale_,
           .next_capture_above = policy_.next_capture_above(),
           .last_error = last_error_};
 }
@@ -213,6 +232,7 @@ void to_json(nlohmann::json& json, const PeakRecorderStatus& status) {
       {"growth_share", status.growth_share},
       {"captures", status.captures},
       {"failures", status.failures},
+      {"stale", status.stale},
       {"next_capture_above_bytes",
        status.next_capture_above ? nlohmann::json(*status.next_capture_above) : nlohmann::json(nullptr)},
       {"last_error", status.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(status.last_error)},

@@ -91,9 +91,11 @@ struct PeakHeapProfile {
 
 /// What the recorder has done so far (GET /metrics/memory/peak shows it beside the peak).
 struct PeakRecorderStatus {
-  double growth_share = 0;                          ///< profiling.peak_profile_growth
-  std::uint64_t captures = 0;                       ///< peak profiles captured and published
-  std::uint64_t failures = 0;                       ///< dumps that failed (last_error says why)
+  double growth_share = 0;     ///< profiling.peak_profile_growth
+  std::uint64_t captures = 0;  ///< peak profiles captured and published
+  std::uint64_t failures = 0;  ///< dumps that failed (last_error says why)
+  std::uint64_t stale =
+      0;  ///< dumps not published: the heap had fallen by more than the growth share since it was read
   std::optional<std::uint64_t> next_capture_above;  ///< heap bytes that call for the next capture
   std::string last_error;                           ///< the latest failure with its fix; empty when none
 };
@@ -139,6 +141,7 @@ class PeakHeapRecorder {
   std::optional<std::chrono::steady_clock::time_point> last_checked_;  // the snapshot checked last
   std::uint64_t captures_ = 0;
   std::uint64_t failures_ = 0;
+  std::uint64_t stale_ = 0;
   std::string last_error_;
   std::shared_ptr<const PeakHeapProfile> latest_;
 
