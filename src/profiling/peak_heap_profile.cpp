@@ -97,16 +97,27 @@ std::vector<PeakHeapSite> top_sites_in_use(const HeapProfile& profile, Symbolize
   return top;
 }
 
+namespace {
+
+std::optional<std::uint64_t> jemalloc_heap_now() {
+  if (!JemallocCtl::refresh_epoch()) return std::nullopt;
+  return JemallocCtl::read_u64("stats.allocated");
+}
+
+}  // namespace
+
 // --- PeakHeapRecorder ----------------------------------------------------------------------------------
 
 PeakHeapRecorder::PeakHeapRecorder(const ProfilingConfig& config, std::chrono::nanoseconds interval,
                                    SnapshotSource latest_snapshot, std::shared_ptr<PeriodicScheduler> scheduler,
-                                   Symbolizer* symbolizer)
+                                   Symbolizer* symbolizer, HeapReading heap_now)
     : config_(config),
       latest_snapshot_(std::move(latest_snapshot)),
       symbolizer_(symbolizer),
       policy_(config.peak_profile_growth),
-      worker_(std::move(scheduler), "riptide-peak", steady_interval(interval), [this] { (void)check(); }) {}
+      worker_(std::move(scheduler), "riptide-peak", steady_interval(interval), [this] { (void)check(); }) {
+  heap_now_ = heap_now ? std::move(heap_now) : HeapReading(jemalloc_heap_now);
+}
 
 PeakHeapRecorder::~PeakHeapRecorder() {
   stop();
@@ -123,18 +134,6 @@ void PeakHeapRecorder::stop() noexcept {
 bool PeakHeapRecorder::running() const noexcept {
   return worker_.running();
 }
-
-namespace {
-
-// The heap is read (by the sampler) before the dump: a host that frees what made the peak in between
-// leaves a profile of the fall. True when jemalloc's heap is now below the reading by more than `share`.
-bool heap_fell_since(std::uint64_t heap_bytes, double share) {
-  if (!JemallocCtl::refresh_epoch()) return false;
-  const auto now = JemallocCtl::read_u64("stats.allocated");
-  return now && static_cast<double>(*now) * (1.0 + share) < static_cast<double>(heap_bytes);
-}
-
-}  // namespace
 
 bool PeakHeapRecorder::check() {
   const std::shared_ptr<const MemorySnapshot> snapshot = latest_snapshot_ ? latest_snapshot_() : nullptr;
@@ -157,7 +156,10 @@ bool PeakHeapRecorder::check() {
     last_error_ = captured.error().to_string();
     return false;
   }
-  if (heap_fell_since(heap_bytes, policy_.growth_share())) {
+  // The heap was read (by the sampler) before the dump: a host that freed what made the peak in between
+  // leaves a profile of the fall, which is not the peak's.
+  if (const auto now = heap_now_();
+      now && static_cast<double>(*now) * (1.0 + policy_.growth_share()) < static_cast<double>(heap_bytes)) {
     const std::lock_guard lock(mutex_);
     ++stale_;
     return false;

@@ -235,7 +235,10 @@ TEST(PeakHeapRecorder, CapturesAtEachGrowthStepAndKeepsTheSitesOfTheHighest) {
   rp::ProfilingConfig config;
   config.peak_profile_growth = 0.5;
   ScriptedSnapshots snapshots;
-  rp::PeakHeapRecorder recorder(config, 1s, [&snapshots] { return snapshots.current; });
+  // The heap read after each dump is the scripted one too (not jemalloc's, which the readings exceed).
+  rp::PeakHeapRecorder recorder(
+      config, 1s, [&snapshots] { return snapshots.current; }, nullptr, nullptr,
+      [&snapshots]() -> std::optional<std::uint64_t> { return snapshots.current->heap_bytes; });
   EXPECT_FALSE(recorder.check()) << "no snapshot yet";
   EXPECT_EQ(recorder.latest(), nullptr);
 

@@ -107,12 +107,16 @@ class PeakHeapRecorder {
   /// Sites kept in PeakHeapProfile::top_sites.
   static constexpr std::size_t kTopSites = 20;
   using SnapshotSource = std::function<std::shared_ptr<const MemorySnapshot>()>;
+  using HeapReading = std::function<std::optional<std::uint64_t>()>;
 
   /// `latest_snapshot` gives the sampler's newest snapshot (null before the first); `config` gives
   /// peak_profile_growth and dump_directory. `scheduler`: the thread the checks run on (a PerformanceManager's,
   /// beside the sampler); null: a thread of its own, `riptide-peak`. `symbolizer` null: the shared one.
+  /// `heap_now` reads the heap right after a dump, to tell a dump taken after a fall (empty: jemalloc's
+  /// stats.allocated).
   PeakHeapRecorder(const ProfilingConfig& config, std::chrono::nanoseconds interval, SnapshotSource latest_snapshot,
-                   std::shared_ptr<PeriodicScheduler> scheduler = nullptr, Symbolizer* symbolizer = nullptr);
+                   std::shared_ptr<PeriodicScheduler> scheduler = nullptr, Symbolizer* symbolizer = nullptr,
+                   HeapReading heap_now = {});
   ~PeakHeapRecorder();
   PeakHeapRecorder(const PeakHeapRecorder&) = delete;
   PeakHeapRecorder& operator=(const PeakHeapRecorder&) = delete;
@@ -142,6 +146,7 @@ class PeakHeapRecorder {
   std::uint64_t captures_ = 0;
   std::uint64_t failures_ = 0;
   std::uint64_t stale_ = 0;
+  HeapReading heap_now_;
   std::string last_error_;
   std::shared_ptr<const PeakHeapProfile> latest_;
 
