@@ -157,6 +157,7 @@ TEST(CpuProfiler, FinishesWhileOtherThreadsHoldTheLoaderLockAndAllocate) {
     });
   }
   int finished = 0;
+  std::uint64_t samples = 0;
   for (int round = 0; round < 20; ++round) {
     auto result = std::async(std::launch::async, [] { return rp::CpuProfiler::profile(200ms); });
     if (result.wait_for(60s) != std::future_status::ready) {
@@ -166,12 +167,14 @@ TEST(CpuProfiler, FinishesWhileOtherThreadsHoldTheLoaderLockAndAllocate) {
     }
     const auto profile = result.get();
     EXPECT_EQ(profile.status, rp::CpuProfileResult::Status::ok) << profile.reason;
-    EXPECT_GT(profile.samples, 0U);  // three threads kept the CPU busy
+    samples += profile.samples;
     ++finished;
   }
   stop = true;
   for (auto& worker : workers) worker.join();
   EXPECT_EQ(finished, 20);
+  // Over all rounds, not per round: a 200 ms round on a starved machine may accrue under one period of CPU.
+  EXPECT_GT(samples, 0U);
 }
 
 namespace {
