@@ -35,8 +35,12 @@
 #include "riptide/performance/manager/performance_manager.hpp"
 #include "riptide/performance/profiling/enable_heap_profiling.hpp"
 
-// One sample per 128 KiB on average: each leak holds at least 64 samples by the end of a run.
-RIPTIDE_PERF_ENABLE_HEAP_PROFILING_WITH("prof:true,prof_active:true,lg_prof_sample:17,prof_accum:false");
+// One sample per 32 KiB on average: by the end of a run the smallest leak (about 9 MB) holds about 290
+// samples and the module's (about 18 MB) about 580, so the test's size bounds (±50% and ±25%) sit at 8 and 6
+// standard deviations of the sampling error. At 128 KiB the module's ±25% was 2.9 standard deviations:
+// 1 run in about 250 would miss it by chance alone (over 30 runs its error was within 0.92 error bars on
+// average, the largest 3.0).
+RIPTIDE_PERF_ENABLE_HEAP_PROFILING_WITH("prof:true,prof_active:true,lg_prof_sample:15,prof_accum:false");
 
 namespace rp = riptide::performance;
 using namespace std::chrono_literals;
