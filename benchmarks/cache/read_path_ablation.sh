@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Where a cache hit's time goes: builds cache_benchmark's Zipf hit and get + put rows against copies of the
-# cache headers with one more part of the read path's policy bookkeeping removed each time
-# (read_path_ablation.patch), then runs the variants alternated so the machine's drift falls on all alike.
+# cache headers with parts of the read path's policy bookkeeping removed (read_path_ablation.patch), then
+# runs the variants alternated so the machine's drift falls on all alike.
 #
 #   0 full             the library as it is
 #   1 no_recording     a hit is not recorded at all (hash, read section, probe, expiry check, hit count)
@@ -17,8 +17,8 @@
 #
 # Usage: benchmarks/cache/read_path_ablation.sh [build dir, default build/release] [rounds, default 5]
 #          [traces directory]
-# The build dir must hold a built cache_benchmark (cmake --build <dir> --target cache_benchmark); its
-# libraries and flags are reused, only the benchmark's translation unit is rebuilt per variant. An
+# The build dir must hold a built cache_benchmark (cmake --build <dir> --target cache_benchmark
+# cache_trace_replay); its libraries and flags are reused, only the benchmark's translation unit is rebuilt per variant. An
 # experiment, not part of the library: if the patch no longer applies, update it to the shard's code.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
