@@ -114,10 +114,9 @@ PeakHeapRecorder::PeakHeapRecorder(const ProfilingConfig& config, std::chrono::n
     : config_(config),
       latest_snapshot_(std::move(latest_snapshot)),
       symbolizer_(symbolizer),
+      heap_now_(heap_now ? std::move(heap_now) : HeapReading(jemalloc_heap_now)),
       policy_(config.peak_profile_growth),
-      worker_(std::move(scheduler), "riptide-peak", steady_interval(interval), [this] { (void)check(); }) {
-  heap_now_ = heap_now ? std::move(heap_now) : HeapReading(jemalloc_heap_now);
-}
+      worker_(std::move(scheduler), "riptide-peak", steady_interval(interval), [this] { (void)check(); }) {}
 
 PeakHeapRecorder::~PeakHeapRecorder() {
   stop();

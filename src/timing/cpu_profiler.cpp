@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -49,41 +50,40 @@ namespace {
 std::atomic<bool> g_profiling{false};  // one profile at a time
 
 #if RIPTIDE_PERF_CPU_SAMPLER
+// Whether the dynamic string table of a loaded object (the names of every symbol it imports or exports)
+// contains `name`.
+bool dynamic_strings_contain(const dl_phdr_info& object, std::string_view name) noexcept {
+  for (ElfW(Half) i = 0; i < object.dlpi_phnum; ++i) {
+    if (object.dlpi_phdr[i].p_type != PT_DYNAMIC) continue;
+    const char* strings = nullptr;
+    std::size_t size = 0;
+    for (const auto* entry = reinterpret_cast<const ElfW(Dyn)*>(object.dlpi_addr + object.dlpi_phdr[i].p_vaddr);
+         entry->d_tag != DT_NULL; ++entry) {
+      if (entry->d_tag == DT_STRTAB) {
+        // The loader relocates the entry in place on x86-64 and AArch64; an offset means it did not.
+        ElfW(Addr) address = entry->d_un.d_ptr;
+        if (address < object.dlpi_addr) address += object.dlpi_addr;
+        strings = reinterpret_cast<const char*>(address);
+      }
+      if (entry->d_tag == DT_STRSZ) size = entry->d_un.d_val;
+    }
+    if (strings != nullptr && size > 0 && ::memmem(strings, size, name.data(), name.size()) != nullptr) return true;
+  }
+  return false;
+}
+
 // Whether the loaded libgcc_s finds unwind tables with _dl_find_object (GCC 12 and later) rather than
-// dl_iterate_phdr, which takes the loader's lock. Its dynamic string table names every symbol it imports.
+// dl_iterate_phdr, which takes the loader's lock.
 bool unwinder_avoids_loader_lock() noexcept {
-  struct Search {
-    bool found = false;
-    bool uses_find_object = false;
-  } search;
+  std::optional<bool> uses_find_object;  // empty: libgcc_s is not loaded
   dl_iterate_phdr(
       [](dl_phdr_info* info, std::size_t, void* data) -> int {
-        auto* out = static_cast<Search*>(data);
         if (info->dlpi_name == nullptr || std::strstr(info->dlpi_name, "libgcc_s.so") == nullptr) return 0;
-        out->found = true;
-        for (ElfW(Half) i = 0; i < info->dlpi_phnum; ++i) {
-          if (info->dlpi_phdr[i].p_type != PT_DYNAMIC) continue;
-          const char* strings = nullptr;
-          std::size_t size = 0;
-          for (const auto* entry = reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
-               entry->d_tag != DT_NULL; ++entry) {
-            if (entry->d_tag == DT_STRTAB) {
-              // The loader relocates the entry in place on x86-64 and AArch64; an offset means it did not.
-              ElfW(Addr) address = entry->d_un.d_ptr;
-              if (address < info->dlpi_addr) address += info->dlpi_addr;
-              strings = reinterpret_cast<const char*>(address);
-            }
-            if (entry->d_tag == DT_STRSZ) size = entry->d_un.d_val;
-          }
-          constexpr std::string_view kName{"_dl_find_object"};
-          if (strings != nullptr && size > 0) {
-            out->uses_find_object = ::memmem(strings, size, kName.data(), kName.size()) != nullptr;
-          }
-        }
+        *static_cast<std::optional<bool>*>(data) = dynamic_strings_contain(*info, "_dl_find_object");
         return 1;
       },
-      &search);
-  return search.found && search.uses_find_object;
+      &uses_find_object);
+  return uses_find_object.value_or(false);
 }
 #endif
 

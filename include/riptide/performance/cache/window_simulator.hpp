@@ -25,6 +25,9 @@ namespace riptide::performance::cache_detail {
 /// One W-TinyLFU cache of at most `capacity` keys (hashes), with an LRU window, a segmented main space
 /// (probation, protected = 80%) and admission by the frequency sketch it is given. Only counts hits: no
 /// values, no weights. Fixed storage, no allocation after construction.
+// Its queues link entries by 32-bit index into one array rather than reusing the shard's pointer-linked
+// AccessOrderDeque: an entry stays at 24 bytes (a shard runs nine of these caches) and the class stays
+// movable, which a deque whose sentinel its entries point at is not.
 class SimulatedCache {
  public:
   SimulatedCache(std::uint32_t capacity, double window_share)

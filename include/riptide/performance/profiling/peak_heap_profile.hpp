@@ -94,8 +94,8 @@ struct PeakRecorderStatus {
   double growth_share = 0;     ///< profiling.peak_profile_growth
   std::uint64_t captures = 0;  ///< peak profiles captured and published
   std::uint64_t failures = 0;  ///< dumps that failed (last_error says why)
-  std::uint64_t stale =
-      0;  ///< dumps not published: the heap had fallen by more than the growth share since it was read
+  /// Dumps not published: the heap had fallen by more than the growth share since it was read.
+  std::uint64_t stale = 0;
   std::optional<std::uint64_t> next_capture_above;  ///< heap bytes that call for the next capture
   std::string last_error;                           ///< the latest failure with its fix; empty when none
 };
@@ -139,6 +139,7 @@ class PeakHeapRecorder {
   ProfilingConfig config_;
   SnapshotSource latest_snapshot_;
   Symbolizer* symbolizer_;
+  HeapReading heap_now_;
 
   mutable std::mutex mutex_;  // everything below
   PeakCapturePolicy policy_;
@@ -146,7 +147,6 @@ class PeakHeapRecorder {
   std::uint64_t captures_ = 0;
   std::uint64_t failures_ = 0;
   std::uint64_t stale_ = 0;
-  HeapReading heap_now_;
   std::string last_error_;
   std::shared_ptr<const PeakHeapProfile> latest_;
 
